@@ -1,0 +1,82 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** Where the serving stack runs: a new AWS VPC + EKS cluster, or a cluster the user already has. */
+export type Target = "aws" | "existing";
+
+/** A Kubernetes toleration, as written in config for the `existing` target. */
+export interface TolerationSetting {
+  readonly key: string;
+  readonly operator: "Exists" | "Equal";
+  readonly value?: string;
+  readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+}
+
+/** CPU/memory requests and limits for one container. */
+export interface ContainerResources {
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+/** TLS and the 308 redirect: on when `domain` is set together with `certificateArn` or `hostedZoneId`. */
+export interface TlsSettings {
+  readonly domain: string;
+  /** An existing ACM certificate for `domain`. */
+  readonly certificateArn?: string;
+  /** A Route 53 zone: the aws target issues and DNS-validates a certificate and adds an alias record. */
+  readonly hostedZoneId?: string;
+}
+
+/** One EKS managed GPU node group. */
+export interface GpuPoolSettings {
+  readonly name: string;
+  readonly instanceTypes: readonly string[];
+  readonly capacityType: "ON_DEMAND" | "SPOT";
+  readonly minSize: number;
+  readonly desiredSize: number;
+  readonly maxSize: number;
+  readonly diskGiB: number;
+}
+
+/** Settings only the `aws` target reads. */
+export interface AwsSettings {
+  /** `aws:region`; undefined means the provider's ambient region. */
+  readonly region?: string;
+  readonly kubernetesVersion: string;
+  /** One entry per node group; the first is the primary (spot first, on-demand fallback is two entries). */
+  readonly gpuPools: readonly GpuPoolSettings[];
+  /** Bring-your-own network: all three set together, or none. */
+  readonly vpcId?: string;
+  readonly publicSubnetIds?: readonly string[];
+  readonly privateSubnetIds?: readonly string[];
+  /** `single` (one NAT gateway, the default) or `perAz`. */
+  readonly natGateways: "single" | "perAz";
+  readonly systemInstanceType: string;
+}
+
+/** The whole stack's validated configuration; `stacks/config.ts` is the only producer. */
+export interface Settings {
+  readonly target: Target;
+  readonly namespace: string;
+  readonly model: string;
+  readonly hfToken?: pulumi.Output<string>;
+  readonly replicas: number;
+  readonly gpusPerReplica: number;
+  readonly vllmImage: string;
+  readonly vllmArgs: readonly string[];
+  /** A prebuilt proxy image; when unset the image is built from proxy/ and pushed. */
+  readonly proxyImage?: string;
+  /** A registry to build and push the proxy image to (existing target). */
+  readonly proxyRegistry?: string;
+  readonly tls?: TlsSettings;
+  readonly allowedCidrs: readonly string[];
+  readonly tokenCount: number;
+  /** existing target: a kubeconfig (secret) and a context in it; both unset means the ambient kubeconfig. */
+  readonly kubeconfig?: pulumi.Output<string>;
+  readonly kubeContext?: string;
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly tolerations: readonly TolerationSetting[];
+  readonly vllmResources: ContainerResources;
+  readonly proxyResources: ContainerResources;
+  readonly modelCacheGiB: number;
+  readonly aws: AwsSettings;
+}
