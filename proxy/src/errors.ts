@@ -1,0 +1,64 @@
+import type { ServerResponse } from "node:http";
+
+/** The seed's exact 401 text; curl users see it verbatim. */
+export const AUTH_FAILED_MESSAGE = "Invalid authentication credentials";
+
+/** Every failure the proxy answers itself: a stable code, an HTTP status, an OpenAI-style `type`. */
+export class ProxyError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly type: string = "invalid_request_error",
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "ProxyError";
+  }
+}
+
+export const badRequest = (reason: string): ProxyError => new ProxyError("bad_request", 400, reason);
+export const notFound = (): ProxyError =>
+  new ProxyError("route_not_found", 404, "This endpoint is not served. See GET /v1/models for what is available.");
+export const unauthorized = (): ProxyError =>
+  new ProxyError("invalid_api_key", 401, AUTH_FAILED_MESSAGE, "authentication_error");
+export const bodyTooLarge = (limit: number): ProxyError =>
+  new ProxyError("body_too_large", 413, `The request body is larger than the ${limit}-byte limit.`);
+export const upstreamNotReady = (): ProxyError =>
+  new ProxyError("model_not_ready", 503, "The model server is not ready yet (the model may still be loading); retry shortly.", "service_unavailable");
+export const shuttingDown = (): ProxyError =>
+  new ProxyError("shutting_down", 503, "This replica is shutting down; retry.", "service_unavailable");
+export const upstreamUnavailable = (cause: unknown): ProxyError =>
+  new ProxyError("upstream_unavailable", 502, "The model server could not be reached or closed the connection.", "upstream_error", { cause });
+export const upstreamTimeout = (cause: unknown): ProxyError =>
+  new ProxyError("upstream_timeout", 504, "The model server did not answer in time.", "upstream_error", { cause });
+
+/** OpenAI clients send `Accept: application/json`; curl sends `*\/*` and gets the seed's plain text. */
+export function wantsJson(accept: string | undefined): boolean {
+  return accept !== undefined && accept.toLowerCase().includes("application/json");
+}
+
+export function errorBody(error: ProxyError): string {
+  return JSON.stringify({ error: { message: error.message, type: error.type, param: null, code: error.code } });
+}
+
+/** Writes the error unless a response has already started (then the connection is cut instead); returns the body bytes sent. */
+export function sendError(res: ServerResponse, error: ProxyError, plainText: boolean, close = false): number {
+  if (res.headersSent) {
+    res.destroy();
+    return 0;
+  }
+  const body = plainText ? error.message : errorBody(error);
+  const headers: Record<string, string | number> = {
+    "content-type": plainText ? "text/plain; charset=utf-8" : "application/json",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+  };
+  if (error.status === 401) headers["www-authenticate"] = "Bearer";
+  if (error.status === 503) headers["retry-after"] = "5";
+  if (close) headers["connection"] = "close";
+  res.writeHead(error.status, headers);
+  const head = res.req.method === "HEAD";
+  res.end(head ? undefined : body);
+  return head ? 0 : Buffer.byteLength(body);
+}

@@ -1,0 +1,251 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Dispatcher } from "undici";
+import { readBearer } from "./auth";
+import type { ProxyConfig } from "./config";
+import {
+  ProxyError,
+  badRequest,
+  bodyTooLarge,
+  notFound,
+  sendError,
+  unauthorized,
+  upstreamNotReady,
+  wantsJson,
+} from "./errors";
+import { declaredLength, hasUnreadBody } from "./framing";
+import { clientResponseHeaders, isEventStream, upstreamRequestHeaders } from "./headers";
+import type { Logger } from "./log";
+import type { Metrics } from "./metrics";
+import type { UpstreamReadiness } from "./readiness";
+import { findRoute, type Route } from "./routes";
+import { checkTarget } from "./target";
+import type { TokenStore } from "./tokens";
+import { classifyUpstreamError, type Upstream } from "./upstream";
+
+export interface GatewayDeps {
+  readonly config: ProxyConfig;
+  readonly tokens: TokenStore;
+  readonly upstream: Upstream;
+  readonly readiness: UpstreamReadiness;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+/** What one request did, for its access-log line and metrics. */
+interface Exchange {
+  readonly started: number;
+  route: string;
+  bytesIn: number;
+  bytesOut: number;
+  upstreamMs: number | undefined;
+  outcome: string;
+  clientGone: boolean;
+}
+
+/** Status logged when the client left before any response was sent (nginx's convention). */
+const CLIENT_CLOSED_REQUEST = 499;
+
+/** The API listener's request handler: route, authenticate, forward; one request's whole life. */
+export class Gateway {
+  private inflight = 0;
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly deps: GatewayDeps) {}
+
+  get inflightCount(): number {
+    return this.inflight;
+  }
+
+  /** Marks the replica unready and asks every later response to close its connection. */
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** Resolves once no request is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse, expectsContinue = false): void => {
+    const exchange: Exchange = {
+      started: performance.now(),
+      route: "-",
+      bytesIn: 0,
+      bytesOut: 0,
+      upstreamMs: undefined,
+      outcome: "ok",
+      clientGone: false,
+    };
+    this.inflight++;
+    res.once("close", () => this.finish(req, res, exchange));
+    req.on("error", () => undefined);
+    if (this.draining) res.setHeader("connection", "close");
+    this.route(req, res, exchange, expectsContinue);
+  };
+
+  private route(req: IncomingMessage, res: ServerResponse, exchange: Exchange, expectsContinue: boolean): void {
+    const checked = checkTarget(req.url);
+    if (!checked.ok) return this.refuse(req, res, exchange, badRequest(checked.reason), "bad_target");
+    const route = findRoute(req.method, checked.target.path);
+    if (route === undefined) return this.refuse(req, res, exchange, notFound(), "no_route");
+    exchange.route = route.name;
+    if (route.access === "local") {
+      exchange.bytesOut = this.health(req, res);
+      return;
+    }
+    if (route.access === "protected") {
+      const credential = readBearer(req.rawHeaders);
+      const reason = credential.ok ? (this.deps.tokens.verify(credential.token) ? undefined : "invalid") : credential.reason;
+      if (reason !== undefined) {
+        this.deps.metrics.authFailures.inc({ reason });
+        return this.refuse(req, res, exchange, unauthorized(), `auth_${reason}`);
+      }
+    }
+    const declared = declaredLength(req);
+    if (declared !== undefined && declared > this.deps.config.maxBodyBytes) {
+      return this.refuse(req, res, exchange, bodyTooLarge(this.deps.config.maxBodyBytes), "body_too_large");
+    }
+    if (!this.deps.readiness.isReady) return this.refuse(req, res, exchange, upstreamNotReady(), "not_ready");
+    if (expectsContinue) res.writeContinue();
+    void this.forward(req, res, exchange, route, checked.target.raw);
+  }
+
+  private health(req: IncomingMessage, res: ServerResponse): number {
+    const ready = this.deps.readiness.isReady && !this.draining;
+    const reason = this.draining ? "shutting down" : "model server not ready";
+    const body = JSON.stringify(ready ? { status: "ready" } : { status: "unready", reason });
+    res.writeHead(ready ? 200 : 503, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      "cache-control": "no-store",
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
+    return req.method === "HEAD" ? 0 : Buffer.byteLength(body);
+  }
+
+  /** Answers without forwarding; closes the connection when an unread body would desync it. */
+  private refuse(req: IncomingMessage, res: ServerResponse, exchange: Exchange, error: ProxyError, outcome: string): void {
+    exchange.outcome = outcome;
+    const plain = error.status === 401 && !wantsJson(req.headers.accept);
+    exchange.bytesOut = sendError(res, error, plain, hasUnreadBody(req));
+  }
+
+  private async forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, route: Route, target: string): Promise<void> {
+    const { config, upstream, metrics } = this.deps;
+    const controller = new AbortController();
+    // The client left: abort at once so vLLM stops generating for nobody.
+    res.once("close", () => {
+      if (!res.writableEnded) {
+        exchange.clientGone = true;
+        controller.abort();
+      }
+    });
+    metrics.inflightRequests.inc();
+    let streaming = false;
+    try {
+      const options: Dispatcher.RequestOptions = {
+        method: req.method as Dispatcher.HttpMethod,
+        path: upstream.basePath + target,
+        headers: upstreamRequestHeaders(req.headers, {
+          clientAddress: req.socket.remoteAddress,
+          proto: config.forwardedProto,
+        }),
+        body: route.hasBody ? Readable.from(limitedBody(req, config.maxBodyBytes, exchange), { objectMode: false }) : null,
+        signal: controller.signal,
+      };
+      const response = await upstream.pool.request(options);
+      exchange.upstreamMs = performance.now() - exchange.started;
+      metrics.upstreamLatency.observe({ route: route.name }, exchange.upstreamMs / 1000);
+      const headers = clientResponseHeaders(response.headers);
+      if (this.draining) headers["connection"] = "close";
+      streaming = isEventStream(headers);
+      if (streaming) metrics.inflightStreams.inc();
+      res.writeHead(response.statusCode, headers);
+      // Send the status line now: a stream's client should see it before the first token.
+      if (streaming) res.flushHeaders();
+      response.body.on("data", (chunk: Buffer) => {
+        exchange.bytesOut += chunk.length;
+      });
+      // pipeline, not pipe(): an error on either side destroys the other (a cut stream stays cut).
+      await pipeline(response.body, res);
+    } catch (error) {
+      this.forwardFailed(req, res, exchange, error);
+    } finally {
+      metrics.inflightRequests.dec();
+      if (streaming) metrics.inflightStreams.dec();
+    }
+  }
+
+  private forwardFailed(req: IncomingMessage, res: ServerResponse, exchange: Exchange, error: unknown): void {
+    if (exchange.clientGone) {
+      exchange.outcome = "client_aborted";
+      return;
+    }
+    if (error instanceof ProxyError) {
+      exchange.outcome = error.code;
+      exchange.bytesOut += sendError(res, error, false, true);
+      return;
+    }
+    const { kind, answer } = classifyUpstreamError(error);
+    this.deps.metrics.upstreamErrors.inc({ kind });
+    exchange.outcome = res.headersSent ? `upstream_${kind}_midstream` : `upstream_${kind}`;
+    // Headers already sent: cut the stream rather than invent an ending.
+    exchange.bytesOut += sendError(res, answer, false, hasUnreadBody(req));
+    if (kind === "refused" || kind === "reset") void this.deps.readiness.check();
+  }
+
+  private finish(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
+    const { metrics, logger, config, tokens } = this.deps;
+    const seconds = (performance.now() - exchange.started) / 1000;
+    const status = exchange.clientGone && !res.headersSent ? CLIENT_CLOSED_REQUEST : res.statusCode;
+    if (exchange.clientGone) {
+      metrics.clientAborts.inc();
+      exchange.outcome = "client_aborted";
+    }
+    const method = req.method ?? "-";
+    metrics.requests.inc({ route: exchange.route, method, status: String(status) });
+    metrics.duration.observe({ route: exchange.route }, seconds);
+    if (config.accessLog) {
+      const rawPath = (req.url ?? "").split("?", 1)[0];
+      logger.info("request", {
+        method,
+        // Known routes are fixed strings; anything else is client input and may hold a pasted token.
+        path: exchange.route === "-" ? tokens.redact(rawPath.slice(0, 256)) : rawPath,
+        route: exchange.route,
+        status,
+        outcome: exchange.outcome,
+        duration_ms: round(seconds * 1000),
+        upstream_ms: exchange.upstreamMs === undefined ? undefined : round(exchange.upstreamMs),
+        bytes_in: exchange.bytesIn,
+        bytes_out: exchange.bytesOut,
+        client: req.socket.remoteAddress,
+      });
+    }
+    this.inflight--;
+    if (this.inflight === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** Streams the request body upstream, counting it, and fails the request past the cap. */
+async function* limitedBody(req: IncomingMessage, max: number, exchange: Exchange): AsyncGenerator<Buffer> {
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    exchange.bytesIn += chunk.length;
+    if (exchange.bytesIn > max) throw bodyTooLarge(max);
+    yield chunk;
+  }
+}

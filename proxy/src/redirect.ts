@@ -1,0 +1,33 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { badRequest, sendError } from "./errors";
+import { hasUnreadBody } from "./framing";
+import { checkTarget } from "./target";
+
+/**
+ * The port-80 listener when TLS is on: 308 to the configured origin plus the same path and query.
+ * 308 keeps the method and body, so `curl --location-trusted -X POST -d ...` works as in the seed.
+ * The Location host comes from configuration only, never from the request's Host header.
+ */
+export function createRedirectHandler(origin: string): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    req.on("error", () => undefined);
+    const checked = checkTarget(req.url);
+    const unread = hasUnreadBody(req);
+    if (!checked.ok) {
+      sendError(res, badRequest(checked.reason), false, unread);
+      return;
+    }
+    const location = origin + checked.target.raw;
+    const body = `Redirecting to ${location}\n`;
+    const headers: Record<string, string | number> = {
+      location,
+      "content-type": "text/plain; charset=utf-8",
+      "content-length": Buffer.byteLength(body),
+      "cache-control": "no-store",
+    };
+    // The body is not read here: close instead of draining it, the client resends it to Location.
+    if (unread) headers["connection"] = "close";
+    res.writeHead(308, headers);
+    res.end(req.method === "HEAD" ? undefined : body);
+  };
+}
