@@ -1,0 +1,115 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
+import { Cluster, DnsAlias, GpuNodePool, LoadBalancerController, Network, ProxyImage, Tls, VLLM_IMAGE_GIB } from "../infra/aws";
+import { Settings } from "./settings";
+import { ServingOutputs, deployServing } from "./serving";
+
+/** What the aws target exports: the serving stack's outputs plus how to reach the cluster. */
+export type AwsOutputs = ServingOutputs & {
+  /** Secret; uses `aws eks get-token`, so it works for whoever has AWS access to the cluster. */
+  kubeconfig: pulumi.Output<string>;
+  clusterName: pulumi.Output<string>;
+};
+
+/** Repository root: the proxy's Dockerfile copies from it. */
+const REPO_ROOT = path.resolve(__dirname, "..");
+
+/** Cross-checks between settings that no single component sees; one message per problem. */
+export function awsSettingsProblems(settings: Settings): string[] {
+  const problems: string[] = [];
+  for (const pool of settings.aws.gpuPools) {
+    if (pool.diskGiB < settings.modelCacheGiB + VLLM_IMAGE_GIB) {
+      problems.push(
+        `GPU pool "${pool.name}" has diskGiB ${pool.diskGiB}, less than modelCacheGiB (${settings.modelCacheGiB}) plus ` +
+          `about ${VLLM_IMAGE_GIB} GiB for the vLLM image: set gpuDiskGiB (or the pool's diskGiB) to at least ` +
+          `${settings.modelCacheGiB + VLLM_IMAGE_GIB}`,
+      );
+    }
+  }
+  if (!settings.aws.gpuPools.some((p) => p.maxSize > 0)) {
+    problems.push("every GPU pool has maxSize 0, so vLLM can never be scheduled: give one pool maxSize >= 1");
+  }
+  return problems;
+}
+
+/** Tags on every AWS resource of the stack, so the bill and the console show what belongs together. */
+function stackTags(): Record<string, string> {
+  return { "vllm-auth:project": pulumi.getProject(), "vllm-auth:stack": pulumi.getStack() };
+}
+
+/**
+ * The default target: a VPC, an EKS cluster with GPU node pools, the load balancer controller, the
+ * proxy image in ECR and (optionally) a TLS certificate and DNS name, then the serving stack on top.
+ */
+export function deployAws(settings: Settings): AwsOutputs {
+  const problems = awsSettingsProblems(settings);
+  if (problems.length > 0) throw new Error(`aws target: ${problems.join("; ")}.`);
+
+  const s = settings.aws;
+  const tags = stackTags();
+  const existing =
+    s.vpcId && s.publicSubnetIds && s.privateSubnetIds
+      ? { vpcId: s.vpcId, publicSubnetIds: s.publicSubnetIds, privateSubnetIds: s.privateSubnetIds }
+      : undefined;
+
+  const network = new Network("vllm", { natGateways: s.natGateways, ...(existing ? { existing } : {}), tags });
+  const cluster = new Cluster("vllm", {
+    kubernetesVersion: s.kubernetesVersion,
+    subnetIds: network.privateSubnetIds,
+    systemInstanceType: s.systemInstanceType,
+    tags,
+  });
+
+  const pools = s.gpuPools.map(
+    (pool) =>
+      new GpuNodePool(`vllm-${pool.name}`, {
+        clusterName: cluster.name,
+        kubernetesVersion: s.kubernetesVersion,
+        subnetIds: network.privateSubnetIds,
+        instanceTypes: pool.instanceTypes,
+        capacityType: pool.capacityType,
+        minSize: pool.minSize,
+        desiredSize: pool.desiredSize,
+        maxSize: pool.maxSize,
+        diskGiB: pool.diskGiB,
+        labels: { "vllm-auth.dev/pool": pool.name },
+        waitFor: cluster.nodePrerequisites,
+        tags,
+      }),
+  );
+
+  const loadBalancers = new LoadBalancerController("vllm-lbc", {
+    provider: cluster.provider,
+    clusterName: cluster.name,
+    vpcId: network.vpcId,
+    region: aws.getRegionOutput().region,
+    waitFor: [cluster.systemNodeGroup],
+    tags,
+  });
+
+  const proxyImage: pulumi.Input<string> =
+    settings.proxyImage ??
+    new ProxyImage("vllm-proxy", { context: REPO_ROOT, dockerfile: path.join(REPO_ROOT, "proxy", "Dockerfile"), tags })
+      .imageRef;
+
+  const tls = settings.tls ? new Tls("vllm-tls", { ...settings.tls, tags }) : undefined;
+
+  const serving = deployServing(settings, {
+    provider: cluster.provider,
+    proxyImage,
+    ...(tls ? { certificateArn: tls.certificateArn } : {}),
+    // GPU nodes to run on, and the controller whose webhook and NLB the Service needs.
+    dependsOn: [...pools.map((p) => p.nodeGroup), loadBalancers.release],
+  });
+
+  if (settings.tls?.hostedZoneId) {
+    new DnsAlias("vllm-dns", {
+      hostedZoneId: settings.tls.hostedZoneId,
+      name: settings.tls.domain,
+      loadBalancerHostname: serving.loadBalancerHostname,
+    });
+  }
+
+  return { ...serving, kubeconfig: cluster.kubeconfig, clusterName: cluster.name };
+}

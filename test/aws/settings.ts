@@ -1,0 +1,45 @@
+import { AwsSettings, Settings } from "../../stacks/settings";
+
+/** The aws section of a default stack: two on-demand GPU nodes, one NAT gateway, Kubernetes 1.36. */
+export function awsDefaults(overrides: Partial<AwsSettings> = {}): AwsSettings {
+  return {
+    region: "us-east-1",
+    kubernetesVersion: "1.36",
+    gpuPools: [
+      {
+        name: "gpu",
+        instanceTypes: ["g6.xlarge", "g5.xlarge"],
+        capacityType: "ON_DEMAND",
+        minSize: 2,
+        desiredSize: 2,
+        maxSize: 3,
+        diskGiB: 100,
+      },
+    ],
+    natGateways: "single",
+    systemInstanceType: "t3.large",
+    ...overrides,
+  };
+}
+
+/** A complete, valid Settings for the aws target; the serving fields are what config.ts defaults to. */
+export function settingsFor(overrides: Partial<Settings> = {}, aws: Partial<AwsSettings> = {}): Settings {
+  return {
+    target: "aws",
+    namespace: "vllm",
+    model: "meta-llama/Llama-2-7b-chat-hf",
+    replicas: 2,
+    gpusPerReplica: 1,
+    vllmImage: "vllm/vllm-openai:v0.29.0",
+    vllmArgs: ["--max-model-len", "4096"],
+    allowedCidrs: ["0.0.0.0/0"],
+    tokenCount: 1,
+    nodeSelector: {},
+    tolerations: [],
+    vllmResources: { cpu: "3", memory: "12Gi" },
+    proxyResources: { cpu: "250m", memory: "256Mi" },
+    modelCacheGiB: 40,
+    aws: awsDefaults(aws),
+    ...overrides,
+  };
+}
