@@ -57,6 +57,8 @@ export interface AwsSettings {
 export interface Settings {
   readonly target: Target;
   readonly namespace: string;
+  /** Create `namespace` (the default); `false` deploys into a namespace that already exists. */
+  readonly createNamespace?: boolean;
   readonly model: string;
   readonly hfToken?: pulumi.Output<string>;
   readonly replicas: number;
@@ -70,6 +72,11 @@ export interface Settings {
   readonly tls?: TlsSettings;
   readonly allowedCidrs: readonly string[];
   readonly tokenCount: number;
+  /**
+   * Tokens are numbered; the valid ones are `firstTokenId` .. `firstTokenId + tokenCount - 1`, so a
+   * rotation retires the oldest token without touching the others. Defaults to `0`.
+   */
+  readonly firstTokenId?: number;
   /** existing target: a kubeconfig (secret) and a context in it; both unset means the ambient kubeconfig. */
   readonly kubeconfig?: pulumi.Output<string>;
   readonly kubeContext?: string;

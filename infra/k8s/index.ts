@@ -1,0 +1,6 @@
+export * from "./labels";
+export * from "./namespace";
+export * from "./apiTokens";
+export * from "./vllmPod";
+export * from "./vllmServer";
+export * from "./ingress";

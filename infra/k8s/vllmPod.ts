@@ -1,0 +1,262 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+type Probe = k8s.types.input.core.v1.Probe;
+type Container = k8s.types.input.core.v1.Container;
+type PodSpec = k8s.types.input.core.v1.PodSpec;
+type Toleration = k8s.types.input.core.v1.Toleration;
+
+/** vLLM listens here, on loopback only. */
+export const VLLM_HOST = "127.0.0.1";
+export const VLLM_PORT = 8000;
+/** The proxy's listeners: the API, the HTTP-to-HTTPS redirect (TLS only), and Prometheus metrics. */
+export const PROXY_PORT = 8080;
+export const REDIRECT_PORT = 8081;
+export const METRICS_PORT = 9090;
+/** Where the tokens Secret is mounted, as a directory so the kubelet's atomic update reaches the proxy. */
+export const TOKENS_DIR = "/etc/vllm-auth/tokens";
+export const MODEL_CACHE_DIR = "/root/.cache/huggingface";
+/** How long the proxy lets in-flight streams finish after SIGTERM. */
+export const SHUTDOWN_GRACE_MS = 240_000;
+/** Pause before SIGTERM so that the load balancer and endpoints stop sending new connections first. */
+export const PRESTOP_SECONDS = 15;
+/** preStop pause, then the drain, then time for vLLM itself to exit. */
+export const TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + SHUTDOWN_GRACE_MS / 1000 + 30;
+/** The startupProbe budget: a first start downloads ~13.5 GB of weights and loads them. */
+export const STARTUP_PERIOD_SECONDS = 10;
+export const STARTUP_FAILURE_THRESHOLD = 120;
+/** The proxy's user in its image; pinned here so runAsNonRoot can be verified by the kubelet. */
+export const PROXY_UID = 65532;
+
+/** Where the extended GPU resource is requested and the GPU nodes are tainted. */
+export const GPU_RESOURCE = "nvidia.com/gpu";
+
+/** The vLLM command line: the model and network flags are fixed, the rest comes from config. */
+export function vllmCommand(model: string, gpus: number, extraArgs: readonly string[]): string[] {
+  return [
+    "vllm",
+    "serve",
+    model,
+    "--host",
+    VLLM_HOST,
+    "--port",
+    String(VLLM_PORT),
+    "--tensor-parallel-size",
+    String(Math.max(1, gpus)),
+    ...extraArgs,
+  ];
+}
+
+/** A probe command that succeeds when vLLM's /health answers 2xx on loopback. */
+export function vllmHealthCommand(): string[] {
+  const url = `http://${VLLM_HOST}:${VLLM_PORT}/health`;
+  return ["python3", "-c", `import urllib.request; urllib.request.urlopen("${url}", timeout=4)`];
+}
+
+/** vLLM's probes: exec, because the kubelet probes the pod IP and vLLM listens on 127.0.0.1 only. */
+export function vllmProbes(): { startupProbe: Probe; readinessProbe: Probe; livenessProbe: Probe } {
+  const exec = { command: vllmHealthCommand() };
+  return {
+    startupProbe: { exec, periodSeconds: STARTUP_PERIOD_SECONDS, timeoutSeconds: 5, failureThreshold: STARTUP_FAILURE_THRESHOLD },
+    readinessProbe: { exec, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    // A busy engine can answer slowly: restart only after two minutes without an answer.
+    livenessProbe: { exec, periodSeconds: 20, timeoutSeconds: 10, failureThreshold: 6 },
+  };
+}
+
+/**
+ * vLLM's preStop: wait for the proxy's pause, then while any connection to vLLM is open (the proxy
+ * drains its streams and closes its pool when it exits), so vLLM never dies under a live stream.
+ */
+export function vllmDrainCommand(): string[] {
+  const port = VLLM_PORT.toString(16).toUpperCase().padStart(4, "0");
+  const script = [
+    "import time",
+    `time.sleep(${PRESTOP_SECONDS})`,
+    `deadline = time.time() + ${SHUTDOWN_GRACE_MS / 1000}`,
+    "def busy():",
+    "    for path in ('/proc/net/tcp', '/proc/net/tcp6'):",
+    "        try:",
+    "            with open(path) as f:",
+    "                next(f)",
+    "                for line in f:",
+    "                    cols = line.split()",
+    `                    if cols[1].endswith(':${port}') and cols[3] == '01':`,
+    "                        return True",
+    "        except OSError:",
+    "            pass",
+    "    return False",
+    "while time.time() < deadline and busy():",
+    "    time.sleep(1)",
+  ].join("\n");
+  return ["python3", "-c", script];
+}
+
+/** The proxy's probes: readiness reflects vLLM through the proxy; liveness never depends on vLLM. */
+export function proxyProbes(): { startupProbe: Probe; readinessProbe: Probe; livenessProbe: Probe } {
+  return {
+    startupProbe: { httpGet: { path: "/livez", port: "metrics" }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 30 },
+    readinessProbe: { httpGet: { path: "/health", port: "http" }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
+    livenessProbe: { httpGet: { path: "/livez", port: "metrics" }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+  };
+}
+
+/** The proxy's environment; with TLS its redirect listener answers 308 to `redirectTo`. */
+export function proxyEnv(redirectTo?: string): EnvVar[] {
+  const env: EnvVar[] = [
+    { name: "UPSTREAM_URL", value: `http://${VLLM_HOST}:${VLLM_PORT}` },
+    { name: "TOKENS_FILE", value: `${TOKENS_DIR}/tokens` },
+    { name: "PORT", value: String(PROXY_PORT) },
+    { name: "METRICS_PORT", value: String(METRICS_PORT) },
+    { name: "SHUTDOWN_GRACE_MS", value: String(SHUTDOWN_GRACE_MS) },
+  ];
+  if (redirectTo !== undefined) {
+    env.push({ name: "REDIRECT_PORT", value: String(REDIRECT_PORT) }, { name: "REDIRECT_TO", value: redirectTo });
+  }
+  return env;
+}
+
+/** Named container ports of the proxy; the redirect listener exists only with TLS. */
+export function proxyPorts(tls: boolean): k8s.types.input.core.v1.ContainerPort[] {
+  return [
+    { name: "http", containerPort: PROXY_PORT, protocol: "TCP" },
+    ...(tls ? [{ name: "redirect", containerPort: REDIRECT_PORT, protocol: "TCP" }] : []),
+    { name: "metrics", containerPort: METRICS_PORT, protocol: "TCP" },
+  ];
+}
+
+/** A toleration as config spells it. */
+export interface TolerationSpec {
+  readonly key: string;
+  readonly operator: "Exists" | "Equal";
+  readonly value?: string;
+  readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+}
+
+/** GPU nodes are tainted `nvidia.com/gpu`; GPU pods tolerate it, CPU-only pods do not need to. */
+export function podTolerations(gpus: number, extra: readonly TolerationSpec[]): Toleration[] {
+  const gpu: Toleration[] = gpus > 0 ? [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }] : [];
+  return [...gpu, ...extra.map((t) => ({ ...t }))];
+}
+
+/** CPU and memory as requests and limits alike (Guaranteed QoS: last to be evicted). */
+export interface ResourceSpec {
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+export function vllmResources(res: ResourceSpec, gpus: number): k8s.types.input.core.v1.ResourceRequirements {
+  const gpu: Record<string, string> = gpus > 0 ? { [GPU_RESOURCE]: String(gpus) } : {};
+  return {
+    requests: { cpu: res.cpu, memory: res.memory, ...gpu },
+    limits: { cpu: res.cpu, memory: res.memory, ...gpu },
+  };
+}
+
+/** /dev/shm for PyTorch and NCCL: more GPUs per pod exchange more through shared memory. */
+export function shmSizeLimit(gpus: number): string {
+  return `${Math.max(2, 2 * gpus)}Gi`;
+}
+
+/** Everything the pod spec depends on. */
+export interface VllmPodOptions {
+  readonly model: string;
+  readonly gpus: number;
+  readonly vllmImage: string;
+  readonly vllmArgs: readonly string[];
+  readonly proxyImage: pulumi.Input<string>;
+  readonly tokensSecretName: pulumi.Input<string>;
+  /** Secret with key `token` holding the Hugging Face token; unset for public models. */
+  readonly hfTokenSecretName?: pulumi.Input<string>;
+  /** `https://<domain>` when TLS is on. */
+  readonly redirectTo?: string;
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly tolerations: readonly TolerationSpec[];
+  readonly vllmResources: ResourceSpec;
+  readonly proxyResources: ResourceSpec;
+  readonly modelCacheGiB: number;
+  /** Labels of the pods, for the spread constraints. */
+  readonly selector: Record<string, string>;
+}
+
+function vllmContainer(o: VllmPodOptions): Container {
+  const hfSecret = o.hfTokenSecretName;
+  // Both names: newer huggingface_hub reads HF_TOKEN, older releases HUGGING_FACE_HUB_TOKEN.
+  const hfEnv: EnvVar[] =
+    hfSecret === undefined
+      ? []
+      : ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"].map((name) => ({ name, valueFrom: { secretKeyRef: { name: hfSecret, key: "token" } } }));
+  return {
+    name: "vllm",
+    image: o.vllmImage,
+    imagePullPolicy: "IfNotPresent",
+    // The image's entrypoint changed across releases; an explicit command works with all of them.
+    command: vllmCommand(o.model, o.gpus, o.vllmArgs),
+    env: [
+      { name: "HF_HOME", value: MODEL_CACHE_DIR },
+      { name: "VLLM_NO_USAGE_STATS", value: "1" },
+      { name: "DO_NOT_TRACK", value: "1" },
+      ...hfEnv,
+    ],
+    resources: vllmResources(o.vllmResources, o.gpus),
+    volumeMounts: [
+      { name: "shm", mountPath: "/dev/shm" },
+      { name: "model-cache", mountPath: MODEL_CACHE_DIR },
+    ],
+    ...vllmProbes(),
+    lifecycle: { preStop: { exec: { command: vllmDrainCommand() } } },
+    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+  };
+}
+
+function proxyContainer(o: VllmPodOptions): Container {
+  return {
+    name: "proxy",
+    image: o.proxyImage,
+    imagePullPolicy: "IfNotPresent",
+    ports: proxyPorts(o.redirectTo !== undefined),
+    env: proxyEnv(o.redirectTo),
+    resources: {
+      requests: { cpu: o.proxyResources.cpu, memory: o.proxyResources.memory },
+      limits: { cpu: o.proxyResources.cpu, memory: o.proxyResources.memory },
+    },
+    volumeMounts: [{ name: "tokens", mountPath: TOKENS_DIR, readOnly: true }],
+    ...proxyProbes(),
+    lifecycle: { preStop: { sleep: { seconds: PRESTOP_SECONDS } } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: PROXY_UID,
+      runAsGroup: PROXY_UID,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+  };
+}
+
+/** The pod: vLLM on loopback and the auth proxy beside it as the only way in. */
+export function vllmPodSpec(o: VllmPodOptions): PodSpec {
+  return {
+    terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+    // Neither container talks to the Kubernetes API.
+    automountServiceAccountToken: false,
+    // Service env vars such as VLLM_PORT would collide with vLLM's own settings.
+    enableServiceLinks: false,
+    // The tokens file is group-readable by the proxy's group, not world-readable.
+    securityContext: { fsGroup: PROXY_UID, fsGroupChangePolicy: "OnRootMismatch" },
+    nodeSelector: { ...o.nodeSelector },
+    tolerations: podTolerations(o.gpus, o.tolerations),
+    topologySpreadConstraints: [
+      { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: o.selector } },
+      { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: o.selector } },
+    ],
+    containers: [vllmContainer(o), proxyContainer(o)],
+    volumes: [
+      { name: "tokens", secret: { secretName: o.tokensSecretName, defaultMode: 0o440 } },
+      { name: "shm", emptyDir: { medium: "Memory", sizeLimit: shmSizeLimit(o.gpus) } },
+      { name: "model-cache", emptyDir: { sizeLimit: `${o.modelCacheGiB}Gi` } },
+    ],
+  };
+}

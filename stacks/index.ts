@@ -1,0 +1,34 @@
+import * as pulumi from "@pulumi/pulumi";
+import { loadSettings } from "./config";
+import { deployExisting } from "./existing";
+import { ServingOutputs } from "./serving";
+import { Settings } from "./settings";
+
+/** What `./aws` provides; loaded only for the aws target so that `existing` needs none of the AWS code. */
+interface AwsTargetModule {
+  deployAws(settings: Settings): ServingOutputs & { kubeconfig: pulumi.Output<string> };
+}
+
+const settings = loadSettings();
+
+function deploy(): ServingOutputs & { kubeconfig?: pulumi.Output<string> } {
+  if (settings.target === "aws") {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const awsTarget = require("./aws") as AwsTargetModule;
+    return awsTarget.deployAws(settings);
+  }
+  return deployExisting(settings);
+}
+
+const deployed = deploy();
+
+/** `host[:port]` with no scheme: `curl http://$(pulumi stack output endpoint)/v1/models`. */
+export const endpoint = deployed.endpoint;
+export const url = deployed.url;
+export const openaiBaseUrl = deployed.openaiBaseUrl;
+export const token = pulumi.secret(deployed.token);
+export const tokens = pulumi.secret(deployed.tokens);
+export const model = deployed.model;
+export const namespace = deployed.namespace;
+export const loadBalancerHostname = deployed.loadBalancerHostname;
+export const kubeconfig = deployed.kubeconfig === undefined ? undefined : pulumi.secret(deployed.kubeconfig);
