@@ -1,7 +1,20 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
-import { Cluster, DnsAlias, GpuNodePool, LoadBalancerController, Network, ProxyImage, Tls, VLLM_IMAGE_GIB } from "../infra/aws";
+import {
+  Cluster,
+  DnsAlias,
+  GpuNodePool,
+  LoadBalancerController,
+  Network,
+  ProxyImage,
+  Tls,
+  VLLM_IMAGE_GIB,
+  validateClusterArgs,
+  validateExistingNetwork,
+  validateGpuNodePoolArgs,
+  validateTlsArgs,
+} from "../infra/aws";
 import { Settings } from "./settings";
 import { ServingOutputs, deployServing } from "./serving";
 
@@ -15,10 +28,31 @@ export type AwsOutputs = ServingOutputs & {
 /** Repository root: the proxy's Dockerfile copies from it. */
 const REPO_ROOT = path.resolve(__dirname, "..");
 
-/** Cross-checks between settings that no single component sees; one message per problem. */
+/** The message of whatever `check` throws, or nothing. */
+function problemOf(check: () => void): string[] {
+  try {
+    check();
+    return [];
+  } catch (e) {
+    return [(e as Error).message.replace(/\.$/, "")];
+  }
+}
+
+/**
+ * Every problem with the aws settings, found before any resource exists: the components' own
+ * checks plus the cross-checks between settings that no single component sees.
+ */
 export function awsSettingsProblems(settings: Settings): string[] {
-  const problems: string[] = [];
-  for (const pool of settings.aws.gpuPools) {
+  const s = settings.aws;
+  const problems: string[] = [
+    ...problemOf(() => validateClusterArgs({ kubernetesVersion: s.kubernetesVersion, subnetIds: [], systemInstanceType: s.systemInstanceType })),
+  ];
+  if (s.vpcId && s.publicSubnetIds && s.privateSubnetIds) {
+    const network = { vpcId: s.vpcId, publicSubnetIds: s.publicSubnetIds, privateSubnetIds: s.privateSubnetIds };
+    problems.push(...problemOf(() => validateExistingNetwork(network)));
+  }
+  for (const pool of s.gpuPools) {
+    problems.push(...problemOf(() => validateGpuNodePoolArgs(pool.name, { ...pool, clusterName: "", kubernetesVersion: s.kubernetesVersion, subnetIds: [] })));
     if (pool.diskGiB < settings.modelCacheGiB + VLLM_IMAGE_GIB) {
       problems.push(
         `GPU pool "${pool.name}" has diskGiB ${pool.diskGiB}, less than modelCacheGiB (${settings.modelCacheGiB}) plus ` +
@@ -27,9 +61,8 @@ export function awsSettingsProblems(settings: Settings): string[] {
       );
     }
   }
-  if (!settings.aws.gpuPools.some((p) => p.maxSize > 0)) {
-    problems.push("every GPU pool has maxSize 0, so vLLM can never be scheduled: give one pool maxSize >= 1");
-  }
+  const tls = settings.tls;
+  if (tls) problems.push(...problemOf(() => validateTlsArgs(tls)));
   return problems;
 }
 

@@ -184,6 +184,25 @@ export async function installMocks(): Promise<RecordingMocks> {
   return mocks;
 }
 
+/** Pulumi's marker for a secret value in resource inputs. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+/** Whether a recorded input value was sent as a secret. */
+export function isSecretInput(value: unknown): boolean {
+  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] === SECRET_VALUE;
+}
+
+/** A recorded input value with every secret wrapper removed, for assertions on its content. */
+export function plain(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (isSecretInput(value)) return plain((value as { value: unknown }).value);
+  if (Array.isArray(value)) return value.map(plain);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
+}
+
 /** The value of an Output, as a promise. */
 export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply((v) => resolve(v)));
