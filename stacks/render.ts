@@ -1,0 +1,181 @@
+/**
+ * `npm run render [-- --stack dev] [--target existing]`: prints the Kubernetes manifests the program
+ * would apply, as multi-document YAML, by running the program under Pulumi's mocks: no cluster,
+ * no cloud account, no Pulumi CLI. Secret values are redacted; values only a real deployment knows
+ * (load balancer address, image digest) are placeholders.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import type * as PulumiModule from "@pulumi/pulumi";
+import { CONFIG_NAMESPACE } from "./config";
+import { Manifest, REDACTED, safeManifestOf, sortManifests } from "./manifests";
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** Config as the CLI hands it to the program: fully qualified keys, text values. */
+export interface RenderConfig {
+  readonly values: Record<string, string>;
+  readonly secretKeys: string[];
+}
+
+function configText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** Project defaults from Pulumi.yaml, overlaid with the stack file, with secure values redacted. */
+export function readStackConfig(projectFile: string, stackFile: string | undefined): RenderConfig {
+  const project = YAML.parse(fs.readFileSync(projectFile, "utf8")) as { name: string; config?: Record<string, unknown> };
+  const values: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, decl] of Object.entries(project.config ?? {})) {
+    const fullKey = key.includes(":") ? key : `${project.name}:${key}`;
+    const declared = decl as { default?: unknown; value?: unknown } | string | number | boolean;
+    const value = typeof declared === "object" && declared !== null ? (declared.default ?? declared.value) : declared;
+    if (value !== undefined) {
+      values[fullKey] = configText(value);
+    }
+  }
+  if (stackFile !== undefined && fs.existsSync(stackFile)) {
+    const stack = YAML.parse(fs.readFileSync(stackFile, "utf8")) as { config?: Record<string, unknown> } | null;
+    for (const [key, value] of Object.entries(stack?.config ?? {})) {
+      const fullKey = key.includes(":") ? key : `${project.name}:${key}`;
+      if (value !== null && typeof value === "object" && "secure" in value) {
+        // Decrypting needs the CLI and the passphrase; the rendered output redacts secrets anyway.
+        values[fullKey] = REDACTED;
+        secretKeys.push(fullKey);
+      } else {
+        values[fullKey] = configText(value);
+      }
+    }
+  }
+  return { values, secretKeys };
+}
+
+/** Answers for the provider functions the aws target calls; placeholders, since nothing is queried. */
+const PLACEHOLDER_CALLS: Record<string, Record<string, unknown>> = {
+  "aws:index/getRegion:getRegion": { id: "us-east-1", name: "us-east-1", region: "us-east-1" },
+  "aws:index/getAvailabilityZones:getAvailabilityZones": {
+    id: "us-east-1",
+    names: ["us-east-1a", "us-east-1b", "us-east-1c"],
+    zoneIds: ["use1-az1", "use1-az2", "use1-az4"],
+  },
+  "aws:index/getCallerIdentity:getCallerIdentity": {
+    id: "123456789012",
+    accountId: "123456789012",
+    arn: "arn:aws:iam::123456789012:user/render",
+    userId: "render",
+  },
+  "aws:iam/getSessionContext:getSessionContext": {
+    arn: "arn:aws:iam::123456789012:user/render",
+    issuerArn: "arn:aws:iam::123456789012:user/render",
+  },
+  "aws:index/getPartition:getPartition": { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com" },
+  "aws:ecr/getAuthorizationToken:getAuthorizationToken": { userName: "AWS", password: REDACTED },
+  "aws:lb/getHostedZoneId:getHostedZoneId": { id: "Z26RNL4JYFTOTI" },
+};
+
+/** Outputs a real deployment would compute, shown as placeholders. */
+function placeholderState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const state: Record<string, unknown> = { ...inputs };
+  switch (type) {
+    case "random:index/randomPassword:RandomPassword":
+      state.result = REDACTED;
+      break;
+    case "kubernetes:core/v1:Service":
+      state.status = { loadBalancer: { ingress: [{ hostname: "<load balancer address>" }] } };
+      break;
+    case "docker-build:index:Image":
+      state.digest = `sha256:${"0".repeat(64)}`;
+      break;
+    case "aws:ecr/repository:Repository":
+      state.repositoryUrl = `123456789012.dkr.ecr.us-east-1.amazonaws.com/${name}`;
+      state.registryId = "123456789012";
+      break;
+  }
+  return state;
+}
+
+export interface RenderOptions {
+  readonly stack: string;
+  /** Overrides `vllm-auth:target`. */
+  readonly target?: "aws" | "existing";
+}
+
+/** Runs the program under mocks and returns the Kubernetes objects it registers, secrets redacted. */
+export async function renderManifests(options: RenderOptions): Promise<Manifest[]> {
+  const pulumi = require("@pulumi/pulumi") as typeof PulumiModule;
+  const config = readStackConfig(path.join(ROOT, "Pulumi.yaml"), path.join(ROOT, `Pulumi.${options.stack}.yaml`));
+  if (options.target !== undefined) {
+    config.values[`${CONFIG_NAMESPACE}:target`] = options.target;
+  }
+  const manifests: Manifest[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        const manifest = safeManifestOf(args.type, args.inputs, args.name);
+        if (manifest !== undefined) {
+          manifests.push(manifest);
+        }
+        return { id: `${args.name}-id`, state: placeholderState(args.type, args.name, args.inputs) };
+      },
+      call: (args) => PLACEHOLDER_CALLS[args.token] ?? {},
+    },
+    CONFIG_NAMESPACE,
+    options.stack,
+    false,
+  );
+  pulumi.runtime.setAllConfig(config.values, config.secretKeys);
+
+  const program = require("./index") as Record<string, unknown>;
+  await Promise.all(
+    Object.values(program)
+      .filter((v): v is PulumiModule.Output<unknown> => pulumi.Output.isInstance(v))
+      .map((o) => new Promise((resolve) => o.apply(resolve))),
+  );
+  await pulumi.runtime.disconnect();
+  return sortManifests(manifests);
+}
+
+/** Multi-document YAML, one object per document. */
+export function toYaml(manifests: readonly Manifest[]): string {
+  return manifests.map((m) => YAML.stringify(m, { lineWidth: 0 })).join("---\n");
+}
+
+function parseArgs(argv: readonly string[]): RenderOptions {
+  let stack = process.env.PULUMI_STACK || "dev";
+  let target: RenderOptions["target"];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--stack" || arg === "-s") {
+      stack = argv[++i] ?? "";
+    } else if (arg === "--target") {
+      const value = argv[++i];
+      if (value !== "aws" && value !== "existing") {
+        throw new Error(`--target must be aws or existing, got ${String(value)}`);
+      }
+      target = value;
+    } else {
+      throw new Error(`unknown argument ${arg}; usage: npm run render -- [--stack dev] [--target existing]`);
+    }
+  }
+  if (!/^[A-Za-z0-9._-]+$/.test(stack)) {
+    throw new Error(`--stack needs a stack name, got "${stack}"`);
+  }
+  return { stack, ...(target !== undefined ? { target } : {}) };
+}
+
+async function main(): Promise<void> {
+  const manifests = await renderManifests(parseArgs(process.argv.slice(2)));
+  process.stdout.write(toYaml(manifests));
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`render: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
