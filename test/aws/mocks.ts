@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { LB_HOSTNAME, fakeToken } from "../pulumi/harness";
 
 /** One resource the program registered, with the inputs it sent. */
 export interface Registered {
@@ -138,9 +139,21 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
       return { id: `${name}-validation`, state: { certificateArn: inputs.certificateArn } };
     case "aws:route53/record:Record":
       return { id: `${name}-record`, state: { fqdn: String(inputs.name).replace(/\.$/, "") } };
+    // The serving stack's resources, answered as test/pulumi/harness.ts answers them.
+    case "random:index/randomPassword:RandomPassword":
+      return { id: `${name}-id`, state: { result: fakeToken(name) } };
+    case "kubernetes:core/v1:Service":
+      return { id: `${name}-id`, state: { ...k8sMetadata(name, inputs), status: { loadBalancer: { ingress: [{ hostname: LB_HOSTNAME }] } } } };
     default:
-      return { id: `${name}-id`, state: {} };
+      return { id: `${name}-id`, state: type.startsWith("kubernetes:") && type !== "kubernetes:helm.sh/v3:Release" ? k8sMetadata(name, inputs) : {} };
   }
+}
+
+/** Pulumi auto-names Kubernetes objects that have no metadata.name. */
+function k8sMetadata(name: string, inputs: Record<string, unknown>): Outputs {
+  const metadata = { ...((inputs.metadata as Record<string, unknown> | undefined) ?? {}) };
+  metadata.name ??= `${name}-abc123`;
+  return { metadata };
 }
 
 /** Mocks that record every registration and invocation, and reject any call not listed in `CALLS`. */
