@@ -1,5 +1,13 @@
 import { createHash } from "crypto";
 import type * as PulumiModule from "@pulumi/pulumi";
+import { Deployment, IDeployment } from "kubernetes-models/apps/v1/Deployment";
+import type { IContainer } from "kubernetes-models/v1/Container";
+import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { Namespace } from "kubernetes-models/v1/Namespace";
+import { Secret } from "kubernetes-models/v1/Secret";
+import { IService, Service } from "kubernetes-models/v1/Service";
+import { Manifest, manifestOf, mapSecrets } from "../../stacks/manifests";
 
 /** One resource the program registered, with the inputs it sent (secrets unwrapped by the mock monitor). */
 export interface Recorded {
@@ -20,6 +28,8 @@ export interface ProgramRun {
   readonly outputs: Record<string, OutputValue>;
   /** Every `pulumi.log.warn` message. */
   readonly warnings: string[];
+  /** Provider functions the program tried to call (each also failed the call). */
+  readonly calls: string[];
 }
 
 /** A deterministic 48-character alphanumeric token per resource name, like RandomPassword's result. */
@@ -66,6 +76,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
   const pulumi = require("@pulumi/pulumi") as typeof PulumiModule;
   const resources: Recorded[] = [];
   const warnings: string[] = [];
+  const calls: string[] = [];
 
   await pulumi.runtime.setMocks(
     {
@@ -74,6 +85,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
         return { id: `${args.name}-id`, state: providerState(args.type, args.name, args.inputs) };
       },
       call: (args) => {
+        calls.push(args.token);
         throw new Error(`unmocked provider function call: ${args.token}`);
       },
     },
@@ -99,7 +111,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
       }
     }
     await pulumi.runtime.disconnect();
-    return { resources, outputs, warnings };
+    return { resources, outputs, warnings, calls };
   } finally {
     pulumi.log.warn = originalWarn;
   }
@@ -125,4 +137,63 @@ export function single(run: ProgramRun, type: string): Recorded {
     throw new Error(`expected one ${type}, found ${found.length}`);
   }
   return found[0];
+}
+
+/** The Kubernetes objects of a run as manifests, secret values revealed. */
+export function manifests(run: ProgramRun): Manifest[] {
+  return run.resources
+    .map((r) => manifestOf(r.type, mapSecrets(r.inputs, (v) => v) as Record<string, unknown>, r.name))
+    .filter((m): m is Manifest => m !== undefined);
+}
+
+export function manifestOfKind(run: ProgramRun, kind: string, name?: string): Manifest {
+  const found = manifests(run).filter((m) => m.kind === kind && (name === undefined || m.metadata.name === name));
+  if (found.length !== 1) {
+    throw new Error(`expected one ${kind}${name ? ` named ${name}` : ""}, found ${found.length}`);
+  }
+  return found[0];
+}
+
+type Validatable = { validate(): void };
+const MODELS: Record<string, (m: Manifest) => Validatable> = {
+  "v1/Namespace": (m) => new Namespace(m as ConstructorParameters<typeof Namespace>[0]),
+  "v1/Secret": (m) => new Secret(m as ConstructorParameters<typeof Secret>[0]),
+  "v1/Service": (m) => new Service(m as ConstructorParameters<typeof Service>[0]),
+  "apps/v1/Deployment": (m) => new Deployment(m as ConstructorParameters<typeof Deployment>[0]),
+  "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as ConstructorParameters<typeof PodDisruptionBudget>[0]),
+};
+
+/** Validates a manifest against the Kubernetes OpenAPI schema; an unknown kind fails so that new kinds get a model. */
+export function validateManifest(m: Manifest): void {
+  const model = MODELS[`${m.apiVersion}/${m.kind}`];
+  if (model === undefined) {
+    throw new Error(`no schema model for ${m.apiVersion} ${m.kind}: add it to test/pulumi/harness.ts`);
+  }
+  model(m).validate();
+}
+
+/** The run's one Deployment, typed by the Kubernetes schema models. */
+export function deploymentOf(run: ProgramRun): IDeployment {
+  return manifestOfKind(run, "Deployment") as unknown as IDeployment;
+}
+
+export function serviceOf(run: ProgramRun): IService {
+  return manifestOfKind(run, "Service") as unknown as IService;
+}
+
+export function podSpec(deployment: IDeployment): IPodSpec {
+  const spec = deployment.spec?.template.spec;
+  if (spec === undefined) {
+    throw new Error("the Deployment has no pod spec");
+  }
+  return spec;
+}
+
+/** Container by name in a Deployment. */
+export function container(deployment: IDeployment, name: string): IContainer {
+  const found = podSpec(deployment).containers.find((c) => c.name === name);
+  if (found === undefined) {
+    throw new Error(`no container ${name}`);
+  }
+  return found;
 }

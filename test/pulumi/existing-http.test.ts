@@ -1,0 +1,276 @@
+import { IPodSpec } from "kubernetes-models/v1/PodSpec";
+import { mapSecrets } from "../../stacks/manifests";
+import {
+  LB_HOSTNAME,
+  ProgramRun,
+  container,
+  deploymentOf,
+  existingConfig,
+  fakeToken,
+  manifestOfKind,
+  manifests,
+  ofType,
+  podSpec,
+  runProgram,
+  serviceOf,
+  validateManifest,
+} from "./harness";
+
+// The existing target must not need the AWS code: loading it fails this file.
+jest.mock("../../stacks/aws", () => {
+  throw new Error("stacks/aws was loaded for target existing");
+});
+
+const SIX_LABELS = [
+  "app.kubernetes.io/name",
+  "app.kubernetes.io/instance",
+  "app.kubernetes.io/version",
+  "app.kubernetes.io/component",
+  "app.kubernetes.io/part-of",
+  "app.kubernetes.io/managed-by",
+];
+
+let run: ProgramRun;
+
+beforeAll(async () => {
+  run = await runProgram(existingConfig(), ["vllm-auth:hfToken"]);
+});
+
+describe("existing target, plain HTTP, default settings", () => {
+  test("creates exactly the serving objects, all through the configured cluster's provider", () => {
+    const kinds = manifests(run).map((m) => `${m.kind}/${m.metadata.name}`).sort();
+    expect(kinds).toEqual([
+      "Deployment/vllm",
+      "Namespace/vllm",
+      "PodDisruptionBudget/vllm",
+      "Secret/vllm-api-tokens",
+      "Secret/vllm-hf-token",
+      "Service/vllm-auth",
+    ]);
+    const k8sObjects = run.resources.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:"));
+    for (const r of k8sObjects) {
+      expect(r.provider).toMatch(/pulumi:providers:kubernetes::existing-cluster::/);
+    }
+    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual(["vllm-api-tokens-0"]);
+  });
+
+  test("every Kubernetes object is valid against the Kubernetes OpenAPI schema", () => {
+    const all = manifests(run);
+    expect(all.length).toBe(6);
+    for (const m of all) {
+      expect(() => validateManifest(m)).not.toThrow();
+    }
+  });
+
+  test("every object and the pod template carry the six app.kubernetes.io labels", () => {
+    for (const m of manifests(run)) {
+      const labels = m.metadata.labels as Record<string, string>;
+      expect(Object.keys(labels)).toEqual(expect.arrayContaining(SIX_LABELS));
+      expect(labels["app.kubernetes.io/managed-by"]).toBe("pulumi");
+      expect(labels["app.kubernetes.io/instance"]).toBe("vllm-auth-dev");
+    }
+    const template = deploymentOf(run).spec!.template.metadata!.labels!;
+    expect(Object.keys(template)).toEqual(expect.arrayContaining(SIX_LABELS));
+    expect(template["app.kubernetes.io/version"]).toBe("v0.29.0");
+  });
+
+  test("selectors use only name and instance, and the Service selects the Deployment's pods", () => {
+    const selector = { "app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": "vllm-auth-dev" };
+    const d = deploymentOf(run);
+    expect(d.spec!.selector.matchLabels).toEqual(selector);
+    expect(serviceOf(run).spec!.selector).toEqual(selector);
+    const pdb = manifestOfKind(run, "PodDisruptionBudget");
+    expect((pdb.spec as { selector: unknown }).selector).toEqual({ matchLabels: selector });
+    expect(d.spec!.template.metadata!.labels).toMatchObject(selector);
+  });
+
+  test("vLLM binds 127.0.0.1:8000 only, declares no port, and serves the configured model", () => {
+    const vllm = container(deploymentOf(run), "vllm");
+    expect(vllm.image).toBe("vllm/vllm-openai:v0.29.0");
+    expect(vllm.command).toEqual([
+      "vllm", "serve", "meta-llama/Llama-2-7b-chat-hf",
+      "--host", "127.0.0.1", "--port", "8000", "--tensor-parallel-size", "1",
+      "--max-model-len", "4096",
+    ]);
+    expect(vllm.ports ?? []).toEqual([]);
+    expect(vllm.args).toBeUndefined();
+  });
+
+  test("only the proxy's API port is exposed by the load balancer; metrics stay inside", () => {
+    const proxy = container(deploymentOf(run), "proxy");
+    expect(proxy.ports).toEqual([
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "metrics", containerPort: 9090, protocol: "TCP" },
+    ]);
+    const svc = serviceOf(run);
+    expect(svc.spec!.type).toBe("LoadBalancer");
+    expect(svc.spec!.ports).toEqual([{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }]);
+    expect(svc.spec!.loadBalancerSourceRanges).toEqual(["0.0.0.0/0"]);
+  });
+
+  test("the Service is annotated for an internet-facing NLB with IP targets and a long TCP idle timeout", () => {
+    const a = serviceOf(run).metadata!.annotations!;
+    const p = "service.beta.kubernetes.io/aws-load-balancer";
+    expect(a[`${p}-type`]).toBe("external");
+    expect(a[`${p}-nlb-target-type`]).toBe("ip");
+    expect(a[`${p}-scheme`]).toBe("internet-facing");
+    expect(a[`${p}-listener-attributes.TCP-80`]).toBe("tcp.idle_timeout.seconds=1800");
+    expect(a[`${p}-healthcheck-path`]).toBe("/health");
+    expect(a[`${p}-healthcheck-port`]).toBe("8080");
+    expect(a[`${p}-ssl-cert`]).toBeUndefined();
+    // A deregistered pod keeps its open streams for longer than the proxy drains them.
+    expect(a[`${p}-target-group-attributes`]).toBe("deregistration_delay.timeout_seconds=270");
+  });
+
+  test("the proxy gets its upstream, ports, drain time and the tokens file from a mounted Secret directory", () => {
+    const d = deploymentOf(run);
+    const proxy = container(d, "proxy");
+    expect(proxy.image).toBe("ghcr.io/acme/vllm-auth-proxy:0.1.0");
+    expect(proxy.env).toEqual([
+      { name: "UPSTREAM_URL", value: "http://127.0.0.1:8000" },
+      { name: "TOKENS_FILE", value: "/etc/vllm-auth/tokens/tokens" },
+      { name: "PORT", value: "8080" },
+      { name: "METRICS_PORT", value: "9090" },
+      { name: "SHUTDOWN_GRACE_MS", value: "240000" },
+    ]);
+    // A directory mount without subPath: the kubelet's atomic ..data swap reaches the proxy.
+    expect(proxy.volumeMounts).toEqual([{ name: "tokens", mountPath: "/etc/vllm-auth/tokens", readOnly: true }]);
+    const tokensVolume = podSpec(d).volumes!.find((v) => v.name === "tokens")!;
+    expect(tokensVolume.secret!.secretName).toBe("vllm-api-tokens");
+    const secret = manifestOfKind(run, "Secret", "vllm-api-tokens");
+    expect(secret.stringData).toEqual({ tokens: `${fakeToken("vllm-api-tokens-0")}\n` });
+  });
+
+  test("the proxy runs restricted: non-root 65532, read-only root, no privileges, RuntimeDefault seccomp", () => {
+    const proxy = container(deploymentOf(run), "proxy");
+    expect(proxy.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(proxy.resources).toEqual({ requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "250m", memory: "256Mi" } });
+    const vllm = container(deploymentOf(run), "vllm");
+    expect(vllm.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+  });
+
+  test("vLLM gets one GPU, tolerates the GPU taint, and reads the Hugging Face token from a Secret", () => {
+    const d = deploymentOf(run);
+    const vllm = container(d, "vllm");
+    expect(vllm.resources!.limits).toEqual({ cpu: "3", memory: "12Gi", "nvidia.com/gpu": "1" });
+    expect(vllm.resources!.requests).toEqual(vllm.resources!.limits);
+    expect(podSpec(d).tolerations).toEqual([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+    const hfEnv = vllm.env!.filter((e) => e.name === "HF_TOKEN" || e.name === "HUGGING_FACE_HUB_TOKEN");
+    expect(hfEnv).toEqual([
+      { name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: "vllm-hf-token", key: "token" } } },
+      { name: "HUGGING_FACE_HUB_TOKEN", valueFrom: { secretKeyRef: { name: "vllm-hf-token", key: "token" } } },
+    ]);
+    expect(manifestOfKind(run, "Secret", "vllm-hf-token").stringData).toEqual({ token: "hf_testtoken_0123456789" });
+  });
+
+  test("/dev/shm is memory and the model cache is a sized volume at the Hugging Face cache path", () => {
+    const d = deploymentOf(run);
+    const volumes = podSpec(d).volumes!;
+    expect(volumes.find((v) => v.name === "shm")!.emptyDir).toEqual({ medium: "Memory", sizeLimit: "2Gi" });
+    expect(volumes.find((v) => v.name === "model-cache")!.emptyDir).toEqual({ sizeLimit: "40Gi" });
+    expect(container(d, "vllm").volumeMounts).toEqual([
+      { name: "shm", mountPath: "/dev/shm" },
+      { name: "model-cache", mountPath: "/root/.cache/huggingface" },
+    ]);
+  });
+
+  test("vLLM's probes run inside the pod against 127.0.0.1, with a startup budget of at least 20 minutes", () => {
+    const vllm = container(deploymentOf(run), "vllm");
+    for (const probe of [vllm.startupProbe, vllm.readinessProbe, vllm.livenessProbe]) {
+      expect(probe!.httpGet).toBeUndefined();
+      expect(probe!.exec!.command!.join(" ")).toContain("http://127.0.0.1:8000/health");
+    }
+    const startup = vllm.startupProbe!;
+    expect(startup.periodSeconds! * startup.failureThreshold!).toBeGreaterThanOrEqual(20 * 60);
+    expect(vllm.readinessProbe).not.toEqual(vllm.livenessProbe);
+    expect(vllm.livenessProbe!.failureThreshold! * vllm.livenessProbe!.periodSeconds!).toBeLessThan(20 * 60);
+  });
+
+  test("the proxy's readiness follows vLLM through /health on 8080; its liveness never depends on vLLM", () => {
+    const proxy = container(deploymentOf(run), "proxy");
+    expect(proxy.readinessProbe!.httpGet).toEqual({ path: "/health", port: "http" });
+    expect(proxy.livenessProbe!.httpGet).toEqual({ path: "/livez", port: "metrics" });
+    expect(proxy.startupProbe!.httpGet).toEqual({ path: "/livez", port: "metrics" });
+  });
+
+  test("shutdown: a preStop pause, vLLM waits for the proxy, and the grace period covers pause + drain", () => {
+    const d = deploymentOf(run);
+    const spec: IPodSpec = podSpec(d);
+    const proxy = container(d, "proxy");
+    expect(proxy.lifecycle!.preStop!.sleep).toEqual({ seconds: 15 });
+    const vllmPreStop = container(d, "vllm").lifecycle!.preStop!.exec!.command!;
+    expect(vllmPreStop.slice(0, 2)).toEqual(["python3", "-c"]);
+    expect(vllmPreStop[2]).toContain(":1F40"); // port 8000 in /proc/net/tcp notation
+    expect(spec.terminationGracePeriodSeconds!).toBeGreaterThan(15 + 240000 / 1000);
+    expect(spec.enableServiceLinks).toBe(false);
+    expect(spec.automountServiceAccountToken).toBe(false);
+  });
+
+  test("rolling updates never drop below the ready replicas, and a PodDisruptionBudget limits evictions", () => {
+    const d = deploymentOf(run);
+    expect(d.spec!.replicas).toBe(2);
+    expect(d.spec!.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    expect(d.spec!.progressDeadlineSeconds).toBeGreaterThanOrEqual(20 * 60);
+    expect(Number(d.metadata!.annotations!["pulumi.com/timeoutSeconds"])).toBeGreaterThan(d.spec!.progressDeadlineSeconds!);
+    const pdb = manifestOfKind(run, "PodDisruptionBudget");
+    expect((pdb.spec as { maxUnavailable: number }).maxUnavailable).toBe(1);
+  });
+
+  test("the namespace enforces baseline Pod Security and asks the NLB controller for readiness gates", () => {
+    const ns = manifestOfKind(run, "Namespace");
+    expect(ns.metadata.labels).toMatchObject({
+      "pod-security.kubernetes.io/enforce": "baseline",
+      "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
+    });
+    for (const m of manifests(run).filter((x) => x.kind !== "Namespace")) {
+      expect(m.metadata.namespace).toBe("vllm");
+    }
+  });
+
+  test("outputs: endpoint without a scheme as sky serve prints it, URLs, model, namespace, secret tokens", () => {
+    const o = run.outputs;
+    expect(o.endpoint).toEqual({ value: LB_HOSTNAME, secret: false });
+    expect(o.url).toEqual({ value: `http://${LB_HOSTNAME}`, secret: false });
+    expect(o.openaiBaseUrl).toEqual({ value: `http://${LB_HOSTNAME}/v1`, secret: false });
+    expect(o.model).toEqual({ value: "meta-llama/Llama-2-7b-chat-hf", secret: false });
+    expect(o.namespace).toEqual({ value: "vllm", secret: false });
+    expect(o.token).toEqual({ value: fakeToken("vllm-api-tokens-0"), secret: true });
+    expect(o.tokens).toEqual({ value: [fakeToken("vllm-api-tokens-0")], secret: true });
+    expect(o.kubeconfig).toBeUndefined();
+  });
+
+  test("tokens are 48 URL-safe characters from RandomPassword without special characters", () => {
+    const pw = ofType(run, "random:index/randomPassword:RandomPassword")[0];
+    expect(pw.inputs).toMatchObject({ length: 48, special: false });
+  });
+
+  test("no token value appears in a non-secret output or in any plain field of any resource", () => {
+    const token = fakeToken("vllm-api-tokens-0");
+    for (const [name, out] of Object.entries(run.outputs)) {
+      if (!out.secret) {
+        expect(`${name}=${JSON.stringify(out.value)}`).not.toContain(token);
+      }
+    }
+    for (const r of run.resources) {
+      const plain = JSON.stringify(mapSecrets(r.inputs, () => "[secret]"));
+      expect(`${r.type} ${r.name} ${plain}`).not.toContain(token);
+      expect(`${r.type} ${r.name} ${plain}`).not.toContain("hf_testtoken_0123456789");
+    }
+    // The values are where they belong, inside secret fields.
+    const tokensSecret = run.resources.find((r) => r.type === "kubernetes:core/v1:Secret" && r.name === "vllm-api-tokens-secret")!;
+    expect(JSON.stringify(tokensSecret.inputs)).toContain(token);
+  });
+
+  test("the program calls no provider function and warns about nothing when the config is complete", () => {
+    expect(run.calls).toEqual([]);
+    expect(run.warnings).toEqual([]);
+  });
+});
