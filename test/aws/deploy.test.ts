@@ -122,7 +122,7 @@ describe("aws target, default stack", () => {
     expect(mocks.ofType(T.eip)).toHaveLength(1);
     const privateTables = mocks.ofType(T.routeTable).filter((t) => t.name.startsWith("vllm-private-"));
     expect(privateTables).toHaveLength(3);
-    const natIds = new Set(privateTables.map((t) => t.inputs.routes[0].natGatewayId));
+    const natIds = new Set(privateTables.map((t) => (t.inputs as Inputs).routes[0].natGatewayId));
     expect(natIds).toEqual(new Set(["vllm-nat-0-id"]));
     expect(inputs(mocks, T.routeTable, "vllm-public").routes).toEqual([{ cidrBlock: "0.0.0.0/0", gatewayId: "vllm-igw-id" }]);
     const s3 = inputs(mocks, T.endpoint, "vllm-s3");
@@ -253,7 +253,9 @@ describe("aws target, default stack", () => {
 
   it("hands the serving stack the new cluster's provider, after the GPU nodes and the controller", async () => {
     expect(await urnOf(deps.provider)).toMatch(/::vllm-k8s$/);
-    const waited = await Promise.all((deps.dependsOn ?? []).map(async (r) => urnOf(await pulumi.output(r).promise())));
+    const dependencies = deps.dependsOn ?? [];
+    for (const r of dependencies) expect(pulumi.Resource.isInstance(r)).toBe(true);
+    const waited = await Promise.all(dependencies.map((r) => urnOf(r as pulumi.Resource)));
     expect(waited.some((u) => u.endsWith("::vllm-gpu-ng"))).toBe(true);
     expect(waited.some((u) => u.endsWith("::vllm-lbc-release"))).toBe(true);
     expect(deps.certificateArn).toBeUndefined();
@@ -346,7 +348,7 @@ describe("aws target with a prebuilt proxy image, Route 53 TLS, spot first and a
     const natIds = mocks
       .ofType(T.routeTable)
       .filter((t) => t.name.startsWith("vllm-private-"))
-      .map((t) => t.inputs.routes[0].natGatewayId);
+      .map((t) => (t.inputs as Inputs).routes[0].natGatewayId);
     expect(natIds).toEqual(["vllm-nat-0-id", "vllm-nat-1-id", "vllm-nat-2-id"]);
   });
 
