@@ -68,8 +68,10 @@ export function redactSecrets(manifest: Manifest): Manifest {
   const redacted: Manifest = { ...manifest };
   for (const field of ["data", "stringData"]) {
     const values = manifest[field];
-    if (values && typeof values === "object") {
+    if (values !== null && typeof values === "object") {
       redacted[field] = Object.fromEntries(Object.keys(values).map((k) => [k, REDACTED]));
+    } else if (values !== undefined) {
+      redacted[field] = REDACTED;
     }
   }
   return redacted;

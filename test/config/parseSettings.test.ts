@@ -1,0 +1,237 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, DEFAULT_VLLM_IMAGE, isPinnedImage, parseSettings, settingsWarnings } from "../../stacks/config";
+import { Settings } from "../../stacks/settings";
+import { fakeReader } from "./fakeReader";
+
+/** The message of the ConfigError that `values` produce (fails when they parse). */
+function problemsOf(values: Record<string, unknown>): string[] {
+  try {
+    parseSettings(fakeReader(values));
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return [...(err as ConfigError).problems];
+  }
+  throw new Error(`expected a config error for ${JSON.stringify(values)}`);
+}
+
+const EXISTING = { target: "existing", proxyImage: "ghcr.io/acme/vllm-auth-proxy:0.1.0" };
+
+describe("parseSettings defaults", () => {
+  test("an empty config is the seed's service on AWS: 2 replicas of Llama-2-7b-chat on one GPU each", () => {
+    const s = parseSettings(fakeReader({}));
+    expect(s).toMatchObject<Partial<Settings>>({
+      target: "aws",
+      namespace: "vllm",
+      createNamespace: true,
+      model: "meta-llama/Llama-2-7b-chat-hf",
+      replicas: 2,
+      gpusPerReplica: 1,
+      vllmImage: DEFAULT_VLLM_IMAGE,
+      vllmArgs: ["--max-model-len", "4096"],
+      allowedCidrs: ["0.0.0.0/0"],
+      tokenCount: 1,
+      firstTokenId: 0,
+      nodeSelector: {},
+      tolerations: [],
+      vllmResources: { cpu: "3", memory: "12Gi" },
+      proxyResources: { cpu: "250m", memory: "256Mi" },
+      modelCacheGiB: 40,
+    });
+    expect(s.hfToken).toBeUndefined();
+    expect(s.tls).toBeUndefined();
+    expect(s.proxyImage).toBeUndefined();
+    expect(isPinnedImage(s.vllmImage)).toBe(true);
+  });
+
+  test("aws defaults: g6 then g5 on demand, one node per replica plus a spare for rolling updates", () => {
+    const s = parseSettings(fakeReader({ replicas: 3 }, { region: "us-west-2" }));
+    expect(s.aws).toEqual({
+      region: "us-west-2",
+      kubernetesVersion: "1.34",
+      gpuPools: [
+        { name: "gpu", instanceTypes: ["g6.xlarge", "g5.xlarge"], capacityType: "ON_DEMAND", minSize: 3, desiredSize: 3, maxSize: 4, diskGiB: 100 },
+      ],
+      natGateways: "single",
+      systemInstanceType: "t3.large",
+    });
+  });
+
+  test("empty strings (Pulumi.yaml's defaults for optional keys) count as unset", () => {
+    const s = parseSettings(fakeReader({ ...EXISTING, domain: "", certificateArn: "", hfToken: "", kubeContext: "", vpcId: "" }));
+    expect(s.tls).toBeUndefined();
+    expect(s.hfToken).toBeUndefined();
+    expect(s.kubeContext).toBeUndefined();
+    expect(s.aws.vpcId).toBeUndefined();
+  });
+});
+
+describe("parseSettings reads every kind of value", () => {
+  test("existing target with TLS, a registry, scheduling and resources", () => {
+    const s = parseSettings(
+      fakeReader({
+        target: "existing",
+        proxyRegistry: "ghcr.io/acme/",
+        domain: "LLM.Example.com",
+        certificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/abcd-1234",
+        nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" },
+        tolerations: [{ key: "dedicated", value: "llm", effect: "NoSchedule" }, { key: "spot" }],
+        vllmResources: { cpu: 6, memory: "24Gi" },
+        allowedCidrs: ["10.0.0.0/8", "2001:db8::/32"],
+        kubeContext: "gke_proj_zone_cluster",
+        createNamespace: "false",
+      }),
+    );
+    expect(s.proxyRegistry).toBe("ghcr.io/acme");
+    expect(s.tls).toEqual({ domain: "llm.example.com", certificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/abcd-1234" });
+    expect(s.tolerations).toEqual([
+      { key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule" },
+      { key: "spot", operator: "Exists" },
+    ]);
+    expect(s.vllmResources).toEqual({ cpu: "6", memory: "24Gi" });
+    expect(s.createNamespace).toBe(false);
+    expect(s.kubeContext).toBe("gke_proj_zone_cluster");
+  });
+
+  test("secrets come back as secret Outputs, never as plain strings", async () => {
+    const s = parseSettings(fakeReader({ ...EXISTING, hfToken: "hf_abc", kubeconfig: "apiVersion: v1" }));
+    expect(pulumi.Output.isInstance(s.hfToken)).toBe(true);
+    expect(await pulumi.isSecret(s.hfToken!)).toBe(true);
+    expect(await pulumi.isSecret(s.kubeconfig!)).toBe(true);
+    expect(await new Promise((resolve) => s.hfToken!.apply(resolve))).toBe("hf_abc");
+  });
+
+  test("gpuPools: several pools, fields defaulting to the single-pool keys, fallbacks empty by default", () => {
+    const s = parseSettings(
+      fakeReader({
+        gpuInstanceTypes: ["g6.2xlarge"],
+        gpuDiskGiB: 120,
+        gpuPools: [{ name: "spot", capacityType: "SPOT", maxSize: 4 }, { name: "ondemand", instanceTypes: ["g5.xlarge"] }],
+      }),
+    );
+    expect(s.aws.gpuPools).toEqual([
+      { name: "spot", instanceTypes: ["g6.2xlarge"], capacityType: "SPOT", minSize: 2, desiredSize: 2, maxSize: 4, diskGiB: 120 },
+      { name: "ondemand", instanceTypes: ["g5.xlarge"], capacityType: "ON_DEMAND", minSize: 0, desiredSize: 0, maxSize: 3, diskGiB: 120 },
+    ]);
+  });
+
+  test("bring-your-own network: all three keys together", () => {
+    const s = parseSettings(
+      fakeReader({
+        vpcId: "vpc-0123456789abcdef0",
+        publicSubnetIds: ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        privateSubnetIds: ["subnet-0123456789abcdef2", "subnet-0123456789abcdef3"],
+        natGateways: "perAz",
+      }),
+    );
+    expect(s.aws).toMatchObject({
+      vpcId: "vpc-0123456789abcdef0",
+      publicSubnetIds: ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+      privateSubnetIds: ["subnet-0123456789abcdef2", "subnet-0123456789abcdef3"],
+      natGateways: "perAz",
+    });
+  });
+});
+
+describe("config errors name the key and say what to write instead", () => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ["unknown target", { target: "gcp" }, /^vllm-auth:target: "gcp" is not allowed\. Write one of: aws, existing\.$/],
+    ["replicas not a number", { replicas: "two" }, /^vllm-auth:replicas: "two" is not a whole number\. Write a number from 1 to 100, e\.g\. 2\.$/],
+    ["replicas zero", { replicas: "0" }, /^vllm-auth:replicas: 0 is out of range\. Write a number from 1 to 100/],
+    ["CPU on aws", { gpusPerReplica: 0 }, /^vllm-auth:gpusPerReplica: 0 \(CPU only\) is allowed only on target existing/],
+    ["unpinned vLLM", { vllmImage: "vllm/vllm-openai:latest" }, /^vllm-auth:vllmImage: "vllm\/vllm-openai:latest" is not pinned\. Write a release tag or a digest, e\.g\. vllm\/vllm-openai:v/],
+    ["untagged vLLM", { vllmImage: "vllm/vllm-openai" }, /^vllm-auth:vllmImage: .* is not pinned/],
+    ["--host in vllmArgs", { vllmArgs: ["--host=0.0.0.0"] }, /^vllm-auth:vllmArgs: remove --host: vLLM must bind 127\.0\.0\.1 so that only the auth proxy can reach it\.$/],
+    ["--api-key in vllmArgs", { vllmArgs: ["--api-key", "x"] }, /^vllm-auth:vllmArgs: remove --api-key: the auth proxy checks tokens; set `tokenCount` instead\.$/],
+    ["vllmArgs as one string", { vllmArgs: "--max-model-len 4096" }, /^vllm-auth:vllmArgs: expected a list of strings, got the text "--max-model-len 4096"\. Write it as YAML in the stack file, e\.g\. \["--max-model-len", "4096"\]\.$/],
+    ["existing without proxy image", { target: "existing" }, /^vllm-auth:proxyImage: is required on target existing\. Set proxyImage to a prebuilt proxy image, or proxyRegistry/],
+    ["both proxy keys", { ...EXISTING, proxyRegistry: "ghcr.io/acme" }, /^vllm-auth:proxyRegistry: is set together with proxyImage\./],
+    ["registry with scheme", { target: "existing", proxyRegistry: "https://ghcr.io/acme" }, /^vllm-auth:proxyRegistry: "https:\/\/ghcr\.io\/acme" is not a registry path\. Write a registry host and path without scheme or tag/],
+    ["domain alone", { domain: "llm.example.com" }, /^vllm-auth:domain: is set without certificateArn or hostedZoneId\. Set certificateArn/],
+    ["certificate alone", { certificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/ab-12" }, /^vllm-auth:domain: is unset, but certificateArn or hostedZoneId is set\./],
+    ["domain with scheme", { domain: "https://llm.example.com", hostedZoneId: "Z0123456789ABC" }, /^vllm-auth:domain: "https:\/\/llm\.example\.com" is not a DNS name\. Write the name clients will use, e\.g\. llm\.example\.com/],
+    ["bad certificate ARN", { domain: "llm.example.com", certificateArn: "arn:aws:iam::1:cert/x" }, /^vllm-auth:certificateArn: "arn:aws:iam::1:cert\/x" is not an ACM certificate ARN\./],
+    ["zone only on existing", { ...EXISTING, domain: "llm.example.com", hostedZoneId: "Z0123456789ABC" }, /^vllm-auth:certificateArn: is required for TLS on target existing \(hostedZoneId is used only by target aws\)/],
+    ["bad CIDR", { allowedCidrs: ["10.0.0.0/33", "1.2.3.4"] }, /^vllm-auth:allowedCidrs: "10\.0\.0\.0\/33", "1\.2\.3\.4" are not CIDR blocks\. Write e\.g\. \["203\.0\.113\.0\/24"\]\.$/],
+    ["no CIDR", { allowedCidrs: [] }, /^vllm-auth:allowedCidrs: is empty, which would block everyone\./],
+    ["too many tokens", { tokenCount: 50 }, /^vllm-auth:tokenCount: 50 is out of range\. Write a number from 1 to 20/],
+    ["bad namespace", { namespace: "LLM_Serving" }, /^vllm-auth:namespace: "LLM_Serving" is not a valid namespace name\. Write lowercase letters, digits and dashes/],
+    ["boolean typo", { createNamespace: "yes" }, /^vllm-auth:createNamespace: "yes" is not a boolean\. Write true or false\.$/],
+    ["quantity typo", { vllmResources: { cpu: "3 cores", memory: "12GB" } }, /^vllm-auth:vllmResources: cpu "3 cores" is not a Kubernetes quantity\. Write e\.g\. "500m" or "2"\.$/],
+    ["resources unknown field", { proxyResources: { cpu: "1", gpu: "1" } }, /^vllm-auth:proxyResources: unknown field gpu\. Only cpu and memory are read/],
+    ["toleration without key", { tolerations: [{ operator: "Exists" }] }, /^vllm-auth:tolerations: entry 1 needs a key/],
+    ["toleration bad effect", { tolerations: [{ key: "a", effect: "NoScheduled" }] }, /^vllm-auth:tolerations: entry 1 has effect "NoScheduled"\. Write one of: NoSchedule, PreferNoSchedule, NoExecute/],
+    ["node selector not an object", { nodeSelector: ["gpu=true"] }, /^vllm-auth:nodeSelector: expected an object of label: value, e\.g\. \{ node\.kubernetes\.io\/instance-type: g6\.xlarge \}\.$/],
+    ["capacity typo", { gpuCapacityType: "spot" }, /^vllm-auth:gpuCapacityType: "spot" is not allowed\. Write one of: ON_DEMAND, SPOT\.$/],
+    ["node counts out of order", { gpuNodes: { min: 3, desired: 2, max: 4 } }, /^vllm-auth:gpuNodes: needs min <= desired <= max and max >= 1 \(got min 3, desired 2, max 4\)\.$/],
+    ["disk too small for the image and cache", { gpuDiskGiB: 50 }, /^vllm-auth:gpuDiskGiB: 50 GiB leaves no room for the vLLM image \(about 30 GiB\) beside modelCacheGiB \(40 GiB\)\. Write at least 70\.$/],
+    ["half a network", { vpcId: "vpc-0123456789abcdef0" }, /^vllm-auth:publicSubnetIds: set vpcId, publicSubnetIds and privateSubnetIds together .* \(missing: publicSubnetIds, privateSubnetIds\)\.$/],
+    ["one subnet", { publicSubnetIds: ["subnet-0123456789abcdef0"] }, /^vllm-auth:publicSubnetIds: lists one subnet; EKS needs subnets in at least two availability zones/],
+    ["bad subnet", { privateSubnetIds: ["subnet-1", "sn-2"] }, /^vllm-auth:privateSubnetIds: "subnet-1", "sn-2" are not subnet IDs\./],
+    ["nat typo", { natGateways: "per-az" }, /^vllm-auth:natGateways: "per-az" is not allowed\. Write one of: single, perAz\.$/],
+    ["eks version", { kubernetesVersion: "v1.34" }, /^vllm-auth:kubernetesVersion: "v1\.34" is not an EKS version\. Write major\.minor, e\.g\. "1\.34"\.$/],
+    ["pool without a name", { gpuPools: [{ capacityType: "SPOT" }] }, /^vllm-auth:gpuPools: pool 1 needs a unique name of lowercase letters/],
+    ["duplicate pools", { gpuPools: [{ name: "a" }, { name: "a" }] }, /^vllm-auth:gpuPools: pool 2 needs a unique name/],
+    ["pool typo", { gpuPools: [{ name: "a", capacity: "SPOT" }] }, /^vllm-auth:gpuPools: pool 1 has unknown field capacity\. Fields: name, instanceTypes, capacityType/],
+    ["instance type typo", { gpuInstanceTypes: ["g6-xlarge"] }, /^vllm-auth:gpuInstanceTypes: expected EC2 instance types such as \["g6\.xlarge", "g5\.xlarge"\]\.$/],
+  ];
+
+  test.each(cases)("%s", (_name, values, message) => {
+    const problems = problemsOf(values);
+    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(message)]));
+  });
+
+  test("every mistake is reported at once, in one error that lists each", () => {
+    let error: unknown;
+    try {
+      parseSettings(fakeReader({ target: "existing", replicas: "-1", vllmImage: "vllm", allowedCidrs: ["x"], gpuCapacityType: "cheap" }));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message.split("\n")[0]).toBe("Invalid configuration (5 problems):");
+    for (const key of ["replicas", "vllmImage", "proxyImage", "allowedCidrs", "gpuCapacityType"]) {
+      expect(message).toContain(`  - vllm-auth:${key}: `);
+    }
+  });
+
+  test("secret values never appear in an error", () => {
+    const problems = problemsOf({ target: "nope", hfToken: "hf_supersecret", kubeconfig: "token: kube-secret" });
+    expect(problems.join("\n")).not.toMatch(/supersecret|kube-secret/);
+  });
+});
+
+describe("warnings", () => {
+  test("a gated meta-llama model without hfToken warns, with the command that fixes it", () => {
+    const reader = fakeReader({});
+    expect(settingsWarnings(parseSettings(reader), reader)).toEqual([
+      expect.stringMatching(/^vllm-auth:hfToken is not set and meta-llama\/Llama-2-7b-chat-hf is a gated model: .* pulumi config set --secret vllm-auth:hfToken hf_\.\.\.$/),
+    ]);
+  });
+
+  test("a token stored in plain text warns; a secret one does not", () => {
+    const plain = fakeReader({ hfToken: "hf_x" });
+    expect(settingsWarnings(parseSettings(plain), plain)).toEqual([expect.stringContaining("vllm-auth:hfToken is stored in plain text")]);
+    const secret = fakeReader({ hfToken: "hf_x" }, { secret: ["hfToken"] });
+    expect(settingsWarnings(parseSettings(secret), secret)).toEqual([]);
+  });
+
+  test("a public model needs no token", () => {
+    const reader = fakeReader({ model: "facebook/opt-125m" });
+    expect(settingsWarnings(parseSettings(reader), reader)).toEqual([]);
+  });
+});
+
+describe("isPinnedImage", () => {
+  test.each([
+    ["vllm/vllm-openai:v0.29.0", true],
+    ["registry.local:5000/vllm-auth-proxy:dev", true],
+    [`ghcr.io/acme/proxy@sha256:${"a".repeat(64)}`, true],
+    ["vllm/vllm-openai:latest", false],
+    ["vllm/vllm-openai", false],
+    ["registry.local:5000/vllm-auth-proxy", false],
+    ["docker://vllm/vllm-openai:v1", false],
+  ])("%s -> %s", (ref, pinned) => {
+    expect(isPinnedImage(ref)).toBe(pinned);
+  });
+});

@@ -1,0 +1,105 @@
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { Manifest, REDACTED, safeManifestOf } from "../../stacks/manifests";
+import { readStackConfig } from "../../stacks/render";
+import { validateManifest } from "./harness";
+
+const ROOT = path.resolve(__dirname, "../..");
+const SECRET = { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: "s3cret-value" };
+
+function render(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(path.join(ROOT, "node_modules", ".bin", "tsx"), ["stacks/render.ts", ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, PULUMI_STACK: "" },
+    timeout: 60_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("readStackConfig", () => {
+  test("overlays the stack file on Pulumi.yaml's defaults and never decrypts secure values", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "render-"));
+    const stackFile = path.join(dir, "Pulumi.test.yaml");
+    fs.writeFileSync(
+      stackFile,
+      [
+        "config:",
+        "  vllm-auth:replicas: 3",
+        "  vllm-auth:vllmArgs: [\"--max-model-len\", \"2048\"]",
+        "  vllm-auth:hfToken:",
+        "    secure: AAABAHNlY3JldA==",
+        "  aws:region: eu-west-1",
+      ].join("\n"),
+    );
+    const config = readStackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
+    expect(config.values["vllm-auth:replicas"]).toBe("3");
+    expect(config.values["vllm-auth:vllmArgs"]).toBe('["--max-model-len","2048"]');
+    expect(config.values["vllm-auth:hfToken"]).toBe(REDACTED);
+    expect(config.secretKeys).toEqual(["vllm-auth:hfToken"]);
+    expect(config.values["aws:region"]).toBe("eu-west-1");
+    expect(config.values["vllm-auth:namespace"]).toBe("vllm");
+  });
+});
+
+describe("safeManifestOf", () => {
+  test("redacts a Secret's values but keeps its keys", () => {
+    const m = safeManifestOf("kubernetes:core/v1:Secret", {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "t" },
+      stringData: SECRET,
+    });
+    expect(m).toMatchObject({ apiVersion: "v1", kind: "Secret", stringData: REDACTED });
+    const n = safeManifestOf("kubernetes:core/v1:Secret", { metadata: { name: "t" }, data: { a: "x", b: SECRET } });
+    expect(n!.data).toEqual({ a: REDACTED, b: REDACTED });
+  });
+
+  test("redacts secret inputs of any other kind and maps group/version to apiVersion", () => {
+    const m = safeManifestOf("kubernetes:apps/v1:Deployment", { metadata: { name: "d" }, spec: { x: SECRET } }) as Manifest;
+    expect(m.apiVersion).toBe("apps/v1");
+    expect(JSON.stringify(m)).not.toContain("s3cret-value");
+    expect(safeManifestOf("pulumi:providers:kubernetes", {})).toBeUndefined();
+    expect(safeManifestOf("kubernetes:core/v1:ServicePatch", {})).toBeUndefined();
+  });
+});
+
+describe("npm run render", () => {
+  test("prints the dev stack's Kubernetes objects as valid multi-document YAML with no secret in it", () => {
+    const { status, stdout, stderr } = render([]);
+    expect(stderr).not.toMatch(/^render:/m);
+    expect(status).toBe(0);
+    const docs = YAML.parseAllDocuments(stdout).map((d) => d.toJS() as Manifest);
+    const serving = docs.filter((d) => d.metadata.namespace === "vllm" || d.kind === "Namespace");
+    expect(serving.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
+      "Namespace/vllm",
+      "Secret/vllm-api-tokens",
+      "Service/vllm-auth",
+      "PodDisruptionBudget/vllm",
+      "Deployment/vllm",
+    ]);
+    for (const doc of serving) {
+      expect(() => validateManifest(doc)).not.toThrow();
+    }
+    const secret = serving.find((d) => d.kind === "Secret")!;
+    expect(secret.stringData).toEqual({ tokens: REDACTED });
+    // The dev stack has no hfToken yet: the program says so on stderr, and stdout stays YAML.
+    expect(stderr).toContain("vllm-auth:hfToken is not set");
+  }, 60_000);
+
+  test("stops with the config error when the stack cannot deploy", () => {
+    const { status, stdout, stderr } = render(["--target", "existing"]);
+    expect(status).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("vllm-auth:proxyImage: is required on target existing");
+  }, 60_000);
+
+  test("rejects unknown arguments with its usage", () => {
+    const { status, stderr } = render(["--stak", "dev"]);
+    expect(status).toBe(1);
+    expect(stderr).toContain("usage: npm run render -- [--stack dev] [--target existing]");
+  }, 60_000);
+});
