@@ -49,8 +49,8 @@ export function vllmCommand(model: string, gpus: number, extraArgs: readonly str
 }
 
 /** A probe command that succeeds when vLLM's /health answers 2xx on loopback. */
-export function vllmHealthCommand(): string[] {
-  const url = `http://${VLLM_HOST}:${VLLM_PORT}/health`;
+export function vllmHealthCommand(port: number = VLLM_PORT): string[] {
+  const url = `http://${VLLM_HOST}:${port}/health`;
   return ["python3", "-c", `import urllib.request; urllib.request.urlopen("${url}", timeout=4)`];
 }
 
@@ -69,12 +69,14 @@ export function vllmProbes(): { startupProbe: Probe; readinessProbe: Probe; live
  * vLLM's preStop: wait for the proxy's pause, then while any connection to vLLM is open (the proxy
  * drains its streams and closes its pool when it exits), so vLLM never dies under a live stream.
  */
-export function vllmDrainCommand(): string[] {
-  const port = VLLM_PORT.toString(16).toUpperCase().padStart(4, "0");
+export function vllmDrainCommand(
+  opts: { pauseSeconds?: number; graceSeconds?: number; port?: number } = {},
+): string[] {
+  const port = (opts.port ?? VLLM_PORT).toString(16).toUpperCase().padStart(4, "0");
   const script = [
     "import time",
-    `time.sleep(${PRESTOP_SECONDS})`,
-    `deadline = time.time() + ${SHUTDOWN_GRACE_MS / 1000}`,
+    `time.sleep(${opts.pauseSeconds ?? PRESTOP_SECONDS})`,
+    `deadline = time.time() + ${opts.graceSeconds ?? SHUTDOWN_GRACE_MS / 1000}`,
     "def busy():",
     "    for path in ('/proc/net/tcp', '/proc/net/tcp6'):",
     "        try:",

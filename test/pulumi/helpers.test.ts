@@ -1,0 +1,168 @@
+import { spawn } from "child_process";
+import * as http from "http";
+import * as net from "net";
+import { AddressInfo } from "net";
+import { digestRef, validateRepository } from "../../infra/image/pushedImage";
+import {
+  TERMINATION_GRACE_SECONDS,
+  appLabels,
+  endpointFor,
+  imageVersion,
+  labelValue,
+  loadBalancerAddress,
+  nlbAnnotations,
+  servicePorts,
+  tokenIds,
+  tokensFileContent,
+  validateVllmServerArgs,
+  vllmDrainCommand,
+  vllmHealthCommand,
+} from "../../infra/k8s";
+
+/** Runs a command, resolving with its exit code and how long it took. */
+function exec(command: string[]): Promise<{ code: number | null; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0], command.slice(1), { stdio: "ignore" });
+    child.on("error", reject);
+    child.on("exit", (code) => resolve({ code, ms: Date.now() - started }));
+  });
+}
+
+function listen(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+}
+
+describe("labels", () => {
+  test("six labels, values coerced into legal label values", () => {
+    const labels = appLabels({ name: "vllm", instance: "vllm-auth-dev", version: "v0.29.0" }, "server");
+    expect(labels).toEqual({
+      "app.kubernetes.io/name": "vllm",
+      "app.kubernetes.io/instance": "vllm-auth-dev",
+      "app.kubernetes.io/version": "v0.29.0",
+      "app.kubernetes.io/component": "server",
+      "app.kubernetes.io/part-of": "vllm-auth",
+      "app.kubernetes.io/managed-by": "pulumi",
+    });
+    expect(labelValue("-my stack/name_")).toBe("my-stack-name");
+    expect(labelValue("x".repeat(80))).toHaveLength(63);
+  });
+
+  test("the version label comes from the image tag, or the digest when pinned by digest", () => {
+    expect(imageVersion("vllm/vllm-openai:v0.29.0")).toBe("v0.29.0");
+    expect(imageVersion("registry.local:5000/vllm:v1")).toBe("v1");
+    expect(imageVersion(`vllm/vllm-openai@sha256:${"c".repeat(64)}`)).toBe("sha256-cccccccccccc");
+  });
+});
+
+describe("tokens", () => {
+  test("rotation keeps numbers stable: adding appends, retiring drops the first", () => {
+    expect(tokenIds(0, 1)).toEqual([0]);
+    expect(tokenIds(0, 2)).toEqual([0, 1]);
+    expect(tokenIds(1, 1)).toEqual([1]);
+    expect(() => tokenIds(0, 0)).toThrow("ApiTokens: count must be a whole number >= 1, got 0");
+    expect(() => tokenIds(-1, 1)).toThrow("ApiTokens: firstId must be a whole number >= 0, got -1");
+  });
+
+  test("the tokens file has one token per line", () => {
+    expect(tokensFileContent(["a", "b"])).toBe("a\nb\n");
+  });
+});
+
+describe("ingress", () => {
+  test("endpoint: no scheme; IPv6 bracketed; the domain with TLS", () => {
+    expect(endpointFor("lb.example.com", false)).toEqual({ endpoint: "lb.example.com", url: "http://lb.example.com" });
+    expect(endpointFor("2001:db8::1", false)).toEqual({ endpoint: "[2001:db8::1]", url: "http://[2001:db8::1]" });
+    expect(endpointFor("lb.example.com", true, "llm.example.com")).toEqual({ endpoint: "llm.example.com", url: "https://llm.example.com" });
+  });
+
+  test("the address is the AWS hostname, or the IP other load balancers report", () => {
+    expect(loadBalancerAddress({ loadBalancer: { ingress: [{ hostname: "h.elb.amazonaws.com" }] } } as never)).toBe("h.elb.amazonaws.com");
+    expect(loadBalancerAddress({ loadBalancer: { ingress: [{ ip: "172.18.0.5" }] } } as never)).toBe("172.18.0.5");
+    expect(() => loadBalancerAddress({ loadBalancer: {} } as never)).toThrow(/is a load balancer controller installed/);
+  });
+
+  test("TLS adds the certificate and moves port 80 to the redirect listener", () => {
+    expect(servicePorts(false).map((p) => `${p.port}->${p.targetPort}`)).toEqual(["80->http"]);
+    expect(servicePorts(true).map((p) => `${p.port}->${p.targetPort}`)).toEqual(["443->http", "80->redirect"]);
+    expect(Object.keys(nlbAnnotations()).filter((k) => k.includes("ssl"))).toEqual([]);
+    expect(nlbAnnotations({ certificateArn: "arn:x" })["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"]).toBe("arn:x");
+  });
+});
+
+describe("vLLM server arguments", () => {
+  const base = { namespace: "n", app: { name: "a", instance: "b", version: "c" }, model: "m", vllmImage: "i:1", vllmArgs: [], proxyImage: "p:1", tokensSecretName: "t", vllmResources: { cpu: "1", memory: "1Gi" }, proxyResources: { cpu: "1", memory: "1Gi" } };
+  test("impossible values fail before any object is made", () => {
+    expect(() => validateVllmServerArgs({ ...base, replicas: 0 })).toThrow("VllmServer: replicas must be a whole number >= 1, got 0");
+    expect(() => validateVllmServerArgs({ ...base, gpusPerReplica: 1.5 })).toThrow("VllmServer: gpusPerReplica must be a whole number >= 0, got 1.5");
+    expect(() => validateVllmServerArgs({ ...base, redirectTo: "http://x.example.com/path" })).toThrow(/redirectTo must be https:\/\/<domain>/);
+    expect(() => validateVllmServerArgs({ ...base, redirectTo: "https://x.example.com" })).not.toThrow();
+  });
+
+  test("the grace period is longer than the preStop pause plus the proxy's drain", () => {
+    expect(TERMINATION_GRACE_SECONDS).toBeGreaterThan(15 + 240);
+  });
+});
+
+describe("pushed image", () => {
+  test("referenced by digest; a build without a digest is an error", () => {
+    expect(digestRef("ghcr.io/a/p", `sha256:${"1".repeat(64)}`)).toBe(`ghcr.io/a/p@sha256:${"1".repeat(64)}`);
+    expect(() => digestRef("ghcr.io/a/p", "")).toThrow(/returned no usable digest/);
+    expect(() => validateRepository("https://ghcr.io/a")).toThrow(/not a repository path/);
+    expect(() => validateRepository("ghcr.io/a/p:tag")).toThrow(/not a repository path/);
+    expect(() => validateRepository("registry.local:5000/p")).not.toThrow();
+  });
+});
+
+describe("the probe and preStop programs run by python3 in the vLLM image", () => {
+  let upstream: http.Server;
+  let port: number;
+  let healthy = true;
+  beforeAll(async () => {
+    upstream = http.createServer((_req, res) => {
+      res.writeHead(healthy ? 200 : 503).end();
+    });
+    port = await listen(upstream);
+  });
+  afterAll(() => new Promise<void>((resolve) => upstream.close(() => resolve())));
+
+  test("the health probe succeeds on 200 and fails on 503 or a refused connection", async () => {
+    healthy = true;
+    expect((await exec(vllmHealthCommand(port))).code).toBe(0);
+    healthy = false;
+    expect((await exec(vllmHealthCommand(port))).code).not.toBe(0);
+    const closed = net.createServer();
+    const freePort = await listen(closed);
+    await new Promise<void>((r) => closed.close(() => r()));
+    expect((await exec(vllmHealthCommand(freePort))).code).not.toBe(0);
+  });
+
+  test("the drain waits while a connection to vLLM is open and returns once it closes", async () => {
+    const server = net.createServer((socket) => socket.on("error", () => undefined));
+    const drainPort = await listen(server);
+    const client = net.connect(drainPort, "127.0.0.1");
+    await new Promise((r) => client.on("connect", r));
+    setTimeout(() => client.destroy(), 1500);
+    const { code, ms } = await exec(vllmDrainCommand({ pauseSeconds: 0, graceSeconds: 20, port: drainPort }));
+    expect(code).toBe(0);
+    expect(ms).toBeGreaterThanOrEqual(1400);
+    expect(ms).toBeLessThan(10_000);
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  test("the drain returns at once when nothing is connected, and gives up at the deadline", async () => {
+    const idle = await exec(vllmDrainCommand({ pauseSeconds: 0, graceSeconds: 20, port: 1 }));
+    expect(idle.code).toBe(0);
+    expect(idle.ms).toBeLessThan(1500);
+    const server = net.createServer((socket) => socket.on("error", () => undefined));
+    const busyPort = await listen(server);
+    const client = net.connect(busyPort, "127.0.0.1");
+    await new Promise((r) => client.on("connect", r));
+    const capped = await exec(vllmDrainCommand({ pauseSeconds: 0, graceSeconds: 1, port: busyPort }));
+    expect(capped.code).toBe(0);
+    expect(capped.ms).toBeGreaterThanOrEqual(900);
+    expect(capped.ms).toBeLessThan(5000);
+    client.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+});
