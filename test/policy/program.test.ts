@@ -1,0 +1,190 @@
+import type * as PulumiModule from "@pulumi/pulumi";
+import { DEFINITIONS, PolicyDefinition } from "../../infra/policy/policies";
+import { ResourceInput } from "../../infra/policy/values";
+import { plain, RecordingMocks, settle } from "../aws/mocks";
+import { Diagnostic, PackServer } from "./pack-server";
+import { existingConfig, runProgram, StackConfig } from "../pulumi/harness";
+
+/** Every resource of a run as a policy receives it: type, name and plain (unwrapped) inputs. */
+type Resources = readonly ResourceInput[];
+
+function asInputs(recorded: readonly { type: string; name: string; inputs: Record<string, unknown> }[]): Resources {
+  return recorded.map((r) => ({
+    type: r.type,
+    name: r.name,
+    urn: `urn:pulumi:dev::vllm-auth::${r.type}::${r.name}`,
+    props: plain(r.inputs) as Record<string, unknown>,
+  }));
+}
+
+async function existingRun(extra: StackConfig = {}, secrets: readonly string[] = []): Promise<Resources> {
+  const run = await runProgram(existingConfig(extra), ["vllm-auth:hfToken", ...secrets]);
+  return asInputs(run.resources);
+}
+
+/** The whole program for the aws target, with the AWS provider functions answered by test/aws/mocks.ts. */
+async function awsRun(extra: StackConfig = {}): Promise<Resources> {
+  jest.resetModules();
+  const pulumi = require("@pulumi/pulumi") as typeof PulumiModule;
+  const mocks = new RecordingMocks();
+  await pulumi.runtime.setMocks(mocks, "vllm-auth", "dev", false);
+  pulumi.runtime.setAllConfig(
+    { "aws:region": "us-east-1", "vllm-auth:target": "aws", "vllm-auth:hfToken": "hf_testtoken_0123456789", ...extra },
+    ["vllm-auth:hfToken"],
+  );
+  require("../../stacks/index");
+  await settle(mocks);
+  await pulumi.runtime.disconnect();
+  return asInputs(mocks.resources);
+}
+
+function findings(definition: PolicyDefinition, resources: Resources): string[] {
+  const check = definition.check;
+  return check.kind === "stack"
+    ? check.run(resources).map((f) => f.message)
+    : resources.flatMap((r) => check.run(r).map((m) => `${r.type} ${r.name ?? ""}: ${m}`));
+}
+
+const mandatory = DEFINITIONS.filter((d) => d.enforcementLevel === "mandatory");
+const byName = (name: string): PolicyDefinition => {
+  const found = DEFINITIONS.find((d) => d.name === name);
+  if (!found) throw new Error(`no policy ${name}`);
+  return found;
+};
+
+function ofType(resources: Resources, type: string): ResourceInput[] {
+  return resources.filter((r) => r.type === type);
+}
+
+/** The fields the negative controls below change. */
+interface ServiceProps {
+  spec: { ports: { targetPort?: number | string }[]; loadBalancerSourceRanges?: string[] };
+}
+interface DeploymentProps {
+  spec: { template: { spec: { containers: { name: string }[] } } };
+}
+
+/** A copy of the run with the first resource of `type` changed, to show the checks read the program's real shapes. */
+function mutate<T>(resources: Resources, type: string, change: (props: T) => void): Resources {
+  let done = false;
+  return resources.map((r) => {
+    if (done || r.type !== type) return r;
+    done = true;
+    const props = structuredClone(r.props);
+    change(props as unknown as T);
+    return { ...r, props };
+  });
+}
+
+const cases: readonly [string, () => Promise<Resources>, boolean][] = [
+  ["existing target, plain HTTP, default allowedCidrs", () => existingRun(), true],
+  [
+    "existing target, TLS with the 308 redirect, narrowed allowedCidrs",
+    () =>
+      existingRun({
+        "vllm-auth:domain": "llm.example.com",
+        "vllm-auth:certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+        "vllm-auth:allowedCidrs": JSON.stringify(["203.0.113.0/24"]),
+      }),
+    false,
+  ],
+  [
+    "existing target, proxy image built from proxy/ and pushed",
+    () =>
+      existingRun(
+        { "vllm-auth:proxyImage": "", "vllm-auth:proxyRegistry": "registry.example.com/team/", "vllm-auth:kubeconfig": "apiVersion: v1\nkind: Config\n" },
+        ["vllm-auth:kubeconfig"],
+      ),
+    true,
+  ],
+  ["aws target, defaults (VPC, EKS, GPU node group, image built and pushed to ECR)", () => awsRun(), true],
+  [
+    "aws target, Route 53 TLS, spot then on-demand GPU pools, prebuilt proxy",
+    () =>
+      awsRun({
+        "vllm-auth:domain": "llm.example.com",
+        "vllm-auth:hostedZoneId": "Z0123456789ABCDEFGHIJ",
+        "vllm-auth:proxyImage": "ghcr.io/acme/vllm-auth-proxy:0.1.0",
+        "vllm-auth:gpuPools": '[{"name": "spot", "capacityType": "SPOT"}, {"name": "ondemand", "desiredSize": 0}]',
+        "vllm-auth:allowedCidrs": JSON.stringify(["198.51.100.0/24"]),
+      }),
+    false,
+  ],
+];
+
+describe.each(cases)("the real program under mocks: %s", (_label, run, openToAll) => {
+  let resources: Resources = [];
+  beforeAll(async () => {
+    resources = await run();
+  }, 60_000);
+
+  it("creates what the policies are about: a vLLM Deployment with its proxy and a LoadBalancer Service", () => {
+    const [deployment] = ofType(resources, "kubernetes:apps/v1:Deployment");
+    const containers = (deployment?.props as { spec: { template: { spec: { containers: { name: string }[] } } } }).spec.template.spec.containers;
+    expect(containers.map((c) => c.name).sort()).toEqual(["proxy", "vllm"]);
+    const services = ofType(resources, "kubernetes:core/v1:Service");
+    expect(services.map((s) => (s.props as { spec: { type: string } }).spec.type)).toContain("LoadBalancer");
+  });
+
+  it.each(mandatory.map((d) => [d.name, d] as const))("passes the mandatory policy %s", (_name, definition) => {
+    expect(findings(definition, resources)).toEqual([]);
+  });
+
+  it(`${openToAll ? "warns" : "does not warn"} that the load balancer is open to the whole internet`, () => {
+    expect(findings(byName("load-balancer-source-ranges-not-open"), resources)).toHaveLength(openToAll ? 1 : 0);
+  });
+
+  it("fails the exposure, sidecar and source-range policies once the real objects are broken", () => {
+    const exposed = mutate<ServiceProps>(resources, "kubernetes:core/v1:Service", (p) => {
+      for (const port of p.spec.ports) port.targetPort = 8000;
+    });
+    expect(findings(byName("vllm-port-not-exposed"), exposed).length).toBeGreaterThan(0);
+    const alone = mutate<DeploymentProps>(resources, "kubernetes:apps/v1:Deployment", (p) => {
+      p.spec.template.spec.containers = p.spec.template.spec.containers.filter((c) => c.name !== "proxy");
+    });
+    expect(findings(byName("vllm-loopback-with-auth-proxy"), alone)).toHaveLength(1);
+    const unlimited = mutate<ServiceProps>(resources, "kubernetes:core/v1:Service", (p) => {
+      delete p.spec.loadBalancerSourceRanges;
+    });
+    expect(findings(byName("load-balancer-source-ranges-set"), unlimited)).toHaveLength(1);
+  });
+});
+
+describe("GPU node groups of the aws target", () => {
+  let resources: Resources = [];
+  beforeAll(async () => {
+    resources = await awsRun({ "vllm-auth:gpuPools": '[{"name": "spot", "capacityType": "SPOT"}, {"name": "ondemand", "desiredSize": 0}]' });
+  }, 60_000);
+
+  it("are tainted, and the policy would catch one that is not", () => {
+    const groups = ofType(resources, "aws:eks/nodeGroup:NodeGroup");
+    const gpu = groups.filter((g) => /NVIDIA/.test(String(g.props.amiType)));
+    expect(gpu.length).toBe(2);
+    expect(groups.length).toBeGreaterThan(gpu.length);
+    expect(findings(byName("gpu-limits-and-taints"), resources)).toEqual([]);
+    const untainted = resources.map((r) => (r === gpu[0] ? { ...r, props: { ...r.props, taints: [] } } : r));
+    expect(findings(byName("gpu-limits-and-taints"), untainted)).toHaveLength(1);
+  });
+});
+
+describe("the real program's resources, judged by the pack as the CLI runs it", () => {
+  let resources: Resources = [];
+  let pack: PackServer | undefined;
+  beforeAll(async () => {
+    resources = await awsRun();
+    pack = await PackServer.start();
+  }, 60_000);
+  afterAll(async () => {
+    await pack?.stop();
+  });
+
+  it("raises no mandatory violation on any resource, nor on the whole stack", async () => {
+    if (!pack) throw new Error("the pack did not start");
+    const diagnostics: Diagnostic[] = [];
+    for (const resource of resources) diagnostics.push(...(await pack.analyze(resource)));
+    diagnostics.push(...(await pack.analyzeStack(resources)));
+    expect(diagnostics.filter((d) => d.level === "mandatory")).toEqual([]);
+    // The default allowedCidrs is the whole internet: the advisory policy says so, once.
+    expect(diagnostics.map((d) => d.policy)).toEqual(["load-balancer-source-ranges-not-open"]);
+  });
+});
