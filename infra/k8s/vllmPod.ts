@@ -29,6 +29,9 @@ export const STARTUP_FAILURE_THRESHOLD = 120;
 /** The proxy's user in its image; pinned here so runAsNonRoot can be verified by the kubelet. */
 export const PROXY_UID = 65532;
 
+/** KV cache of a CPU-only vLLM, in GiB: enough for a small model's trial, far below a laptop's RAM. */
+export const CPU_KV_CACHE_GIB = 1;
+
 /** Where the extended GPU resource is requested and the GPU nodes are tainted. */
 export const GPU_RESOURCE = "nvidia.com/gpu";
 
@@ -199,6 +202,8 @@ function vllmContainer(o: VllmPodOptions): Container {
       { name: "HF_HOME", value: MODEL_CACHE_DIR },
       { name: "VLLM_NO_USAGE_STATS", value: "1" },
       { name: "DO_NOT_TRACK", value: "1" },
+      // On CPU, vLLM sizes its KV cache from the host's RAM, not the container's limit, and gets OOM-killed.
+      ...(o.gpus === 0 ? [{ name: "VLLM_CPU_KVCACHE_SPACE", value: String(CPU_KV_CACHE_GIB) }] : []),
       ...hfEnv,
     ],
     resources: vllmResources(o.vllmResources, o.gpus),

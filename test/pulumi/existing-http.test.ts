@@ -169,6 +169,7 @@ describe("existing target, plain HTTP, default settings", () => {
       { name: "HUGGING_FACE_HUB_TOKEN", valueFrom: { secretKeyRef: { name: "vllm-hf-token", key: "token" } } },
     ]);
     expect(manifestOfKind(run, "Secret", "vllm-hf-token").stringData).toEqual({ token: "hf_testtoken_0123456789" });
+    expect(vllm.env!.map((e) => e.name)).toEqual(["HF_HOME", "VLLM_NO_USAGE_STATS", "DO_NOT_TRACK", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]);
   });
 
   test("/dev/shm is memory and the model cache is a sized volume at the Hugging Face cache path", () => {

@@ -53,9 +53,18 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
     expect(podSpec(d).volumes!.find((v) => v.name === "model-cache")!.emptyDir!.sizeLimit).toBe("5Gi");
   });
 
+  test("the CPU KV cache is capped, since vLLM would size it from the host's RAM and be OOM-killed", () => {
+    expect(container(deploymentOf(run), "vllm").env).toContainEqual({ name: "VLLM_CPU_KVCACHE_SPACE", value: "1" });
+  });
+
   test("a public model needs no Hugging Face Secret and gets no token env, and nothing warns", () => {
     expect(manifests(run).filter((m) => m.kind === "Secret").map((m) => m.metadata.name)).toEqual(["vllm-api-tokens"]);
-    expect(container(deploymentOf(run), "vllm").env!.map((e) => e.name)).toEqual(["HF_HOME", "VLLM_NO_USAGE_STATS", "DO_NOT_TRACK"]);
+    expect(container(deploymentOf(run), "vllm").env!.map((e) => e.name)).toEqual([
+      "HF_HOME",
+      "VLLM_NO_USAGE_STATS",
+      "DO_NOT_TRACK",
+      "VLLM_CPU_KVCACHE_SPACE",
+    ]);
     expect(run.warnings).toEqual([]);
     expect(run.outputs.model.value).toBe("facebook/opt-125m");
   });
