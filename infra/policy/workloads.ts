@@ -1,4 +1,4 @@
-import { at, list, peek, record, records, Rec, ResourceInput, str, strings, stringMap } from "./values";
+import { at, peek, record, records, Rec, ResourceInput, str, strings, stringMap } from "./values";
 
 /** Where each workload kind keeps its pod template: the path to the pod spec and to its metadata. */
 const POD_PATHS: Readonly<Record<string, { readonly spec: readonly string[]; readonly metadata: readonly string[] }>> = {
@@ -156,8 +156,4 @@ export function declaredPorts(pod: PodView): readonly DeclaredPort[] {
 /** Native sidecars are init containers that keep running (`restartPolicy: Always`). */
 export function isLongRunning(container: ContainerView): boolean {
   return container.kind === "container" || (container.kind === "initContainer" && str(container.raw.restartPolicy) === "Always");
-}
-
-export function hasItems(value: unknown): boolean {
-  return list(value).length > 0;
 }
