@@ -77,3 +77,46 @@ describe("Pulumi.dev.yaml", () => {
     expect(fs.readFileSync(stackFile, "utf8")).toContain("config set --secret vllm-auth:hfToken");
   });
 });
+
+describe("README", () => {
+  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const section = (name: string) => {
+    const match = new RegExp(`<!-- section:${name} -->([\\s\\S]*?)<!-- /section:${name} -->`).exec(readme);
+    if (!match) throw new Error(`README has no ${name} section`);
+    return match[1];
+  };
+
+  test("the configuration table documents every key the program reads", () => {
+    const config = section("config");
+    for (const key of CONFIG_KEYS) {
+      expect([key, config.includes(`\`${key}\``)]).toEqual([key, true]);
+    }
+  });
+
+  test("the configuration table's defaults match the program's for the scalar keys", () => {
+    const config = section("config");
+    for (const [key, decl] of Object.entries(project.config)) {
+      if (decl.type === "array" || decl.default === "") continue;
+      const row = config.split("\n").find((l) => l.startsWith(`| \`${key}\``));
+      expect([key, row?.includes(`\`${String(decl.default)}\``)]).toEqual([key, true]);
+    }
+  });
+
+  test("usage shows the seed's three curl commands against pulumi stack output endpoint", () => {
+    const usage = section("usage");
+    expect(usage).toContain("curl -L http://$(pulumi stack output endpoint)/v1/models");
+    expect(usage).toContain("curl -L http://$(pulumi stack output endpoint)/v1/chat/completions");
+    expect(usage).toContain("curl --location-trusted http://$(pulumi stack output endpoint)/v1/chat/completions");
+    expect(usage).toContain('-H "Authorization: Bearer $TOKEN"');
+  });
+
+  test("the CPU trial's stack file is a valid existing-target config", () => {
+    const existing = section("existing");
+    const stackYaml = /cat > Pulumi\.kind\.yaml <<'EOF'\n([\s\S]*?)\nEOF/.exec(existing)![1];
+    const stack = YAML.parse(stackYaml) as { config: Record<string, unknown> };
+    const values: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(stack.config)) values[k.replace(`${CONFIG_NAMESPACE}:`, "")] = v;
+    const settings = parseSettings(fakeReader(values));
+    expect(settings).toMatchObject({ target: "existing", gpusPerReplica: 0, model: "facebook/opt-125m", replicas: 1 });
+  });
+});
