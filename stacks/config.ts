@@ -15,6 +15,8 @@ export const CONFIG_NAMESPACE = "vllm-auth";
 /** vLLM release the stack serves by default: pinned so a redeploy never changes the engine by surprise. */
 export const DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.29.0";
 export const DEFAULT_MODEL = "meta-llama/Llama-2-7b-chat-hf";
+/** vLLM's CPU build of the same release (x86_64), for trials without a GPU. */
+export const DEFAULT_CPU_VLLM_IMAGE = "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.29.0";
 /** Llama-2's context length; vLLM would otherwise size the KV cache for the model's full config. */
 export const DEFAULT_VLLM_ARGS: readonly string[] = ["--max-model-len", "4096"];
 export const DEFAULT_GPU_INSTANCE_TYPES: readonly string[] = ["g6.xlarge", "g5.xlarge"];
@@ -677,6 +679,13 @@ export function settingsWarnings(settings: Settings, read: ConfigReader): string
     warnings.push(
       `${CONFIG_NAMESPACE}:hfToken is not set and ${settings.model} is a gated model: vLLM will fail to download it. ` +
         `Accept the license on huggingface.co, then run: pulumi config set --secret ${CONFIG_NAMESPACE}:hfToken hf_...`,
+    );
+  }
+  const repository = settings.vllmImage.split("@")[0].replace(/:[^/:]*$/, "");
+  if (settings.gpusPerReplica === 0 && !/(^|[/_-])cpu([/_-]|$)/i.test(repository)) {
+    warnings.push(
+      `${CONFIG_NAMESPACE}:gpusPerReplica is 0 but ${settings.vllmImage} looks like a GPU build of vLLM, which does not start without a GPU. ` +
+        `Set ${CONFIG_NAMESPACE}:vllmImage to a CPU build, e.g. ${DEFAULT_CPU_VLLM_IMAGE}.`,
     );
   }
   for (const key of SECRET_KEYS) {

@@ -216,6 +216,18 @@ describe("warnings", () => {
     expect(settingsWarnings(parseSettings(secret), secret)).toEqual([]);
   });
 
+  test("CPU mode with a GPU build of vLLM warns and names a CPU image; a CPU image does not", () => {
+    const gpuImage = fakeReader({ ...EXISTING, model: "facebook/opt-125m", gpusPerReplica: 0 });
+    expect(settingsWarnings(parseSettings(gpuImage), gpuImage)).toEqual([
+      "vllm-auth:gpusPerReplica is 0 but vllm/vllm-openai:v0.29.0 looks like a GPU build of vLLM, which does not start without a GPU. " +
+        "Set vllm-auth:vllmImage to a CPU build, e.g. public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.29.0.",
+    ]);
+    for (const image of ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.29.0", "public.ecr.aws/q9t5s3a7/vllm-arm64-cpu-release-repo:v0.29.0", "vllm/vllm-openai-cpu:v0.29.0"]) {
+      const cpu = fakeReader({ ...EXISTING, model: "facebook/opt-125m", gpusPerReplica: 0, vllmImage: image });
+      expect(settingsWarnings(parseSettings(cpu), cpu)).toEqual([]);
+    }
+  });
+
   test("a public model needs no token", () => {
     const reader = fakeReader({ model: "facebook/opt-125m" });
     expect(settingsWarnings(parseSettings(reader), reader)).toEqual([]);

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { CONFIG_KEYS, CONFIG_NAMESPACE, OBJECT_CONFIG_KEYS, parseSettings } from "../../stacks/config";
+import { CONFIG_KEYS, CONFIG_NAMESPACE, OBJECT_CONFIG_KEYS, parseSettings, settingsWarnings } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/render";
 import { fakeReader } from "./fakeReader";
 
@@ -116,7 +116,10 @@ describe("README", () => {
     const stack = YAML.parse(stackYaml) as { config: Record<string, unknown> };
     const values: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(stack.config)) values[k.replace(`${CONFIG_NAMESPACE}:`, "")] = v;
-    const settings = parseSettings(fakeReader(values));
+    const reader = fakeReader(values);
+    const settings = parseSettings(reader);
     expect(settings).toMatchObject({ target: "existing", gpusPerReplica: 0, model: "facebook/opt-125m", replicas: 1 });
+    // A CPU build of vLLM and a public model: nothing to warn about.
+    expect(settingsWarnings(settings, reader)).toEqual([]);
   });
 });
