@@ -43,6 +43,10 @@ interface Exchange {
   upstreamMs: number | undefined;
   outcome: string;
   clientGone: boolean;
+  /** The proxy itself cut a started response (vLLM failed mid-stream). */
+  cut: boolean;
+  /** Read once: after the client disconnects, `req.socket` may already be detached. */
+  readonly client: string | undefined;
 }
 
 /** Status logged when the client left before any response was sent (nginx's convention). */
@@ -84,12 +88,21 @@ export class Gateway {
       upstreamMs: undefined,
       outcome: "ok",
       clientGone: false,
+      cut: false,
+      client: req.socket?.remoteAddress,
     };
     this.inflight++;
     res.once("close", () => this.finish(req, res, exchange));
     req.on("error", () => undefined);
     if (this.draining) res.setHeader("connection", "close");
-    this.route(req, res, exchange, expectsContinue);
+    try {
+      this.route(req, res, exchange, expectsContinue);
+    } catch (error) {
+      // A bug must cost one request, never the process and every stream on it.
+      this.deps.logger.error("handler_failed", { error: error instanceof Error ? error.message : String(error) });
+      exchange.outcome = "internal_error";
+      sendError(res, new ProxyError("internal_error", 500, "Internal proxy error.", "server_error"), false, true);
+    }
   };
 
   private route(req: IncomingMessage, res: ServerResponse, exchange: Exchange, expectsContinue: boolean): void {
@@ -156,7 +169,7 @@ export class Gateway {
         method: req.method as Dispatcher.HttpMethod,
         path: upstream.basePath + target,
         headers: upstreamRequestHeaders(req.headers, {
-          clientAddress: req.socket.remoteAddress,
+          clientAddress: exchange.client,
           proto: config.forwardedProto,
         }),
         body: route.hasBody ? Readable.from(limitedBody(req, config.maxBodyBytes, exchange), { objectMode: false }) : null,
@@ -198,6 +211,7 @@ export class Gateway {
     const { kind, answer } = classifyUpstreamError(error);
     this.deps.metrics.upstreamErrors.inc({ kind });
     exchange.outcome = res.headersSent ? `upstream_${kind}_midstream` : `upstream_${kind}`;
+    exchange.cut = res.headersSent;
     // Headers already sent: cut the stream rather than invent an ending.
     exchange.bytesOut += sendError(res, answer, false, hasUnreadBody(req));
     if (kind === "refused" || kind === "reset") void this.deps.readiness.check();
@@ -206,6 +220,8 @@ export class Gateway {
   private finish(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
     const { metrics, logger, config, tokens } = this.deps;
     const seconds = (performance.now() - exchange.started) / 1000;
+    // The socket closed before the response was complete: the client left.
+    if (!res.writableFinished && !exchange.cut) exchange.clientGone = true;
     const status = exchange.clientGone && !res.headersSent ? CLIENT_CLOSED_REQUEST : res.statusCode;
     if (exchange.clientGone) {
       metrics.clientAborts.inc();
@@ -219,7 +235,7 @@ export class Gateway {
       logger.info("request", {
         method,
         // Known routes are fixed strings; anything else is client input and may hold a pasted token.
-        path: exchange.route === "-" ? tokens.redact(rawPath.slice(0, 256)) : rawPath,
+        path: exchange.route === "-" ? tokens.redact(rawPath).slice(0, 256) : rawPath,
         route: exchange.route,
         status,
         outcome: exchange.outcome,
@@ -227,7 +243,7 @@ export class Gateway {
         upstream_ms: exchange.upstreamMs === undefined ? undefined : round(exchange.upstreamMs),
         bytes_in: exchange.bytesIn,
         bytes_out: exchange.bytesOut,
-        client: req.socket.remoteAddress,
+        client: exchange.client,
       });
     }
     this.inflight--;

@@ -195,6 +195,9 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
       });
       const result = await Promise.race([gateway.whenIdle().then(() => "drained" as const), deadline]);
       clearTimeout(timer);
+      // Keep-alive connections that went idle after their last response would hold close() open.
+      api.closeIdleConnections();
+      redirectServer?.closeIdleConnections();
       if (result === "deadline") {
         logger.warn("grace_deadline", { aborted: gateway.inflightCount });
         // Destroying the client sockets aborts their upstream requests too.
