@@ -1,6 +1,7 @@
 /** The proxy's whole interface is its environment, parsed once into a frozen, validated object. */
 
 export const DEFAULT_UPSTREAM_URL = "http://127.0.0.1:8000";
+export const DEFAULT_UPSTREAM_HEALTH_PATH = "/health";
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_METRICS_PORT = 9090;
 export const DEFAULT_HOST = "0.0.0.0";
@@ -28,6 +29,8 @@ export const MIN_TOKEN_LENGTH = 16;
 
 export interface ProxyConfig {
   readonly upstreamUrl: URL;
+  /** The upstream path polled for readiness (vLLM and llama.cpp: /health; Ollama: /v1/models). */
+  readonly upstreamHealthPath: string;
   readonly tokensFile: string;
   readonly host: string;
   readonly port: number;
@@ -165,9 +168,14 @@ export function loadConfig(env: Env = process.env): ProxyConfig {
     if (forwardedProtoRaw === "http" || forwardedProtoRaw === "https") forwardedProto = forwardedProtoRaw;
     else reader.problems.push(`FORWARDED_PROTO=${JSON.stringify(forwardedProtoRaw)}: expected http or https`);
   }
+  const healthPath = reader.raw("UPSTREAM_HEALTH_PATH") ?? DEFAULT_UPSTREAM_HEALTH_PATH;
+  if (!/^\/[A-Za-z0-9._~\/-]*$/.test(healthPath) || healthPath.includes("//") || healthPath.includes("..")) {
+    reader.problems.push(`UPSTREAM_HEALTH_PATH=${JSON.stringify(healthPath)}: expected a plain path such as /health`);
+  }
   const hour = 3_600_000;
   const config: ProxyConfig = {
     upstreamUrl,
+    upstreamHealthPath: healthPath,
     tokensFile: tokensFile ?? "",
     host: reader.raw("HOST") ?? DEFAULT_HOST,
     port: reader.port("PORT", DEFAULT_PORT),

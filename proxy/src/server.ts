@@ -148,7 +148,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   tokens.watch(config.tokensPollMs);
 
   const upstream = new Upstream(config);
-  const readiness = new UpstreamReadiness(upstream.pool, `${upstream.basePath}/health`, Math.max(1_000, config.readyPollMs), (ready) => {
+  const readiness = new UpstreamReadiness(upstream.pool, upstream.basePath + config.upstreamHealthPath, Math.max(1_000, config.readyPollMs), (ready) => {
     metrics.upstreamReady.set(ready ? 1 : 0);
     logger.info(ready ? "upstream_ready" : "upstream_unready", { upstream: config.upstreamUrl.origin });
   });

@@ -85,3 +85,16 @@ describe("upstream failures", () => {
     expect(res.status).toBe(401);
   });
 });
+
+describe("readiness path", () => {
+  test("UPSTREAM_HEALTH_PATH points readiness at a server without /health", async () => {
+    const other = await startStack({ env: { UPSTREAM_HEALTH_PATH: "/v1/models" } });
+    try {
+      await eventually(async () => (await request(other.url, { path: "/health" })).status === 200);
+      expect(other.upstream.requests.some((r) => r.target === "/v1/models" && r.headers["x-forwarded-proto"] === undefined)).toBe(true);
+      expect(other.upstream.requests.some((r) => r.target === "/health")).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
+});
