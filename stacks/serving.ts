@@ -45,6 +45,14 @@ export function appIdentity(settings: Settings): AppIdentity {
   return { name: APP_NAME, instance: `${pulumi.getProject()}-${pulumi.getStack()}`, version: imageVersion(settings.vllmImage) };
 }
 
+/** `value`, available once every resource in `resources` exists: objects built from it depend on them. */
+export function afterAll<T>(resources: pulumi.Input<pulumi.Resource>[], value: T): pulumi.Output<T> {
+  return pulumi
+    .all(resources)
+    .apply((rs) => pulumi.all(rs.map((r) => r.urn)))
+    .apply(() => value);
+}
+
 /**
  * The serving stack on any cluster: namespace, API tokens, vLLM with its auth proxy sidecar, and
  * the load balancer in front. Both targets call this.
@@ -61,9 +69,10 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
     ...(deps.dependsOn !== undefined ? { dependsOn: deps.dependsOn } : {}),
   };
 
+  // Every object takes its namespace from this Output, so each one waits for `deps.dependsOn`.
   const namespace: pulumi.Output<string> =
     settings.createNamespace === false
-      ? pulumi.output(settings.namespace)
+      ? afterAll(deps.dependsOn ?? [], settings.namespace)
       : new k8s.core.v1.Namespace(`${APP_NAME}-namespace`, { metadata: { name: settings.namespace, labels: namespaceLabels(app) } }, opts).metadata
           .name;
 
