@@ -39,7 +39,7 @@ export class PushedImage extends pulumi.ComponentResource {
   public readonly ref: pulumi.Output<string>;
 
   constructor(name: string, args: PushedImageArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("vllm-auth:image:PushedImage", name, {}, opts);
+    super("vllm-auth:infra:PushedImage", name, {}, opts);
     validateRepository(args.repository);
     const image = new dockerBuild.Image(
       `${name}-image`,

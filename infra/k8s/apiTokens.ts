@@ -50,7 +50,7 @@ export class ApiTokens extends pulumi.ComponentResource {
   public readonly tokens: pulumi.Output<string[]>;
 
   constructor(name: string, args: ApiTokensArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("vllm-auth:k8s:ApiTokens", name, {}, opts);
+    super("vllm-auth:infra:ApiTokens", name, {}, opts);
     const ids = tokenIds(args.firstId ?? 0, args.count ?? 1);
 
     // Named by number, so adding or retiring one token never regenerates the others.

@@ -98,7 +98,7 @@ export class Ingress extends pulumi.ComponentResource {
   public readonly url: pulumi.Output<string>;
 
   constructor(name: string, args: IngressArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("vllm-auth:k8s:Ingress", name, {}, opts);
+    super("vllm-auth:infra:Ingress", name, {}, opts);
     const allowedCidrs = args.allowedCidrs ?? ["0.0.0.0/0"];
     if (allowedCidrs.length === 0) {
       throw new Error("Ingress: allowedCidrs is empty, which would block every client; pass [\"0.0.0.0/0\"] to allow all");

@@ -69,7 +69,7 @@ export class VllmServer extends pulumi.ComponentResource {
   public readonly selector: Record<string, string>;
 
   constructor(name: string, args: VllmServerArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("vllm-auth:k8s:VllmServer", name, {}, opts);
+    super("vllm-auth:infra:VllmServer", name, {}, opts);
     validateVllmServerArgs(args);
     const self = { parent: this, provider: args.provider };
     const replicas = args.replicas ?? 2;

@@ -52,6 +52,12 @@ describe("existing target, plain HTTP, default settings", () => {
       expect(r.provider).toMatch(/pulumi:providers:kubernetes::existing-cluster::/);
     }
     expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual(["vllm-api-tokens-0"]);
+    const components = run.resources.filter((r) => r.type.startsWith("vllm-auth:")).map((r) => `${r.type} ${r.name}`);
+    expect(components.sort()).toEqual([
+      "vllm-auth:infra:ApiTokens vllm-api-tokens",
+      "vllm-auth:infra:Ingress vllm-auth",
+      "vllm-auth:infra:VllmServer vllm",
+    ]);
   });
 
   test("every Kubernetes object is valid against the Kubernetes OpenAPI schema", () => {
