@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { AppIdentity, appLabels } from "./labels";
+import { awaitTimeoutAnnotation } from "./timeouts";
 import { PRESTOP_SECONDS, PROXY_PORT, SHUTDOWN_GRACE_MS } from "./vllmPod";
 
 /** Idle seconds before the NLB drops a plain TCP flow: long enough for a slow non-streamed completion. */
@@ -112,7 +113,8 @@ export class Ingress extends pulumi.ComponentResource {
           name,
           namespace: args.namespace,
           labels: appLabels(args.app, "ingress"),
-          annotations: nlbAnnotations(args.tls),
+          // Pulumi waits for ready endpoints too, and the first pods take as long as a model download.
+          annotations: { ...nlbAnnotations(args.tls), ...awaitTimeoutAnnotation() },
         },
         spec: {
           type: "LoadBalancer",

@@ -1,10 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { AppIdentity, appLabels, selectorLabels } from "./labels";
+import { ROLLOUT_DEADLINE_SECONDS, awaitTimeoutAnnotation } from "./timeouts";
 import { ResourceSpec, TolerationSpec, vllmPodSpec } from "./vllmPod";
 
-/** How long a rollout may take before Kubernetes (and so `pulumi up`) calls it failed: image pull + download + load. */
-export const ROLLOUT_DEADLINE_SECONDS = 40 * 60;
 
 export interface VllmServerArgs {
   /** Namespace of the Deployment and its Secret. */
@@ -98,7 +97,7 @@ export class VllmServer extends pulumi.ComponentResource {
           namespace: args.namespace,
           labels,
           // pulumi up waits for the pods to be ready; a first start downloads the model.
-          annotations: { "pulumi.com/timeoutSeconds": String(ROLLOUT_DEADLINE_SECONDS + 300) },
+          annotations: awaitTimeoutAnnotation(),
         },
         spec: {
           replicas,

@@ -124,6 +124,9 @@ describe("existing target, plain HTTP, default settings", () => {
     expect(a[`${p}-healthcheck-path`]).toBe("/health");
     expect(a[`${p}-healthcheck-port`]).toBe("8080");
     expect(a[`${p}-ssl-cert`]).toBeUndefined();
+    // Pulumi waits for the Service's endpoints to be ready: as long as the Deployment's first start.
+    expect(a["pulumi.com/timeoutSeconds"]).toBe(deploymentOf(run).metadata!.annotations!["pulumi.com/timeoutSeconds"]);
+    expect(Number(a["pulumi.com/timeoutSeconds"])).toBeGreaterThan(20 * 60);
     // A deregistered pod keeps its open streams for longer than the proxy drains them.
     expect(a[`${p}-target-group-attributes`]).toBe("deregistration_delay.timeout_seconds=270");
   });
