@@ -13,7 +13,6 @@ const settings = loadSettings();
 
 function deploy(): ServingOutputs & { kubeconfig?: pulumi.Output<string> } {
   if (settings.target === "aws") {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const awsTarget = require("./aws") as AwsTargetModule;
     return awsTarget.deployAws(settings);
   }
