@@ -20,6 +20,8 @@ export const DEFAULT_CPU_VLLM_IMAGE = "public.ecr.aws/q9t5s3a7/vllm-cpu-release-
 /** Llama-2's context length; vLLM would otherwise size the KV cache for the model's full config. */
 export const DEFAULT_VLLM_ARGS: readonly string[] = ["--max-model-len", "4096"];
 export const DEFAULT_GPU_INSTANCE_TYPES: readonly string[] = ["g6.xlarge", "g5.xlarge"];
+/** The newest EKS version with pinned add-ons (infra/aws/addons.ts): the longest standard support ahead. */
+export const DEFAULT_KUBERNETES_VERSION = "1.36";
 /** Fits a g6.xlarge / g5.xlarge (4 vCPU, 16 GiB) beside the proxy and the node's daemons. */
 export const DEFAULT_VLLM_RESOURCES: ContainerResources = { cpu: "3", memory: "12Gi" };
 export const DEFAULT_PROXY_RESOURCES: ContainerResources = { cpu: "250m", memory: "256Mi" };
@@ -522,9 +524,9 @@ function parseAws(r: Reader, source: ConfigReader, replicas: number, modelCacheG
   };
   const gpuPools = parseGpuPools(r, base);
 
-  const kubernetesVersion = r.string("kubernetesVersion", "1.34");
+  const kubernetesVersion = r.string("kubernetesVersion", DEFAULT_KUBERNETES_VERSION);
   if (!/^1\.\d{2}$/.test(kubernetesVersion)) {
-    r.problem("kubernetesVersion", `"${kubernetesVersion}" is not an EKS version. Write major.minor, e.g. "1.34".`);
+    r.problem("kubernetesVersion", `"${kubernetesVersion}" is not an EKS version. Write major.minor, e.g. "${DEFAULT_KUBERNETES_VERSION}".`);
   }
 
   const vpcId = r.string("vpcId");

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, DEFAULT_VLLM_IMAGE, isPinnedImage, parseSettings, settingsWarnings } from "../../stacks/config";
+import { SUPPORTED_KUBERNETES_VERSIONS } from "../../infra/aws/addons";
+import { ConfigError, DEFAULT_KUBERNETES_VERSION, DEFAULT_VLLM_IMAGE, isPinnedImage, parseSettings, settingsWarnings } from "../../stacks/config";
 import { Settings } from "../../stacks/settings";
 import { fakeReader } from "./fakeReader";
 
@@ -47,13 +48,19 @@ describe("parseSettings defaults", () => {
     const s = parseSettings(fakeReader({ replicas: 3 }, { region: "us-west-2" }));
     expect(s.aws).toEqual({
       region: "us-west-2",
-      kubernetesVersion: "1.34",
+      kubernetesVersion: "1.36",
       gpuPools: [
         { name: "gpu", instanceTypes: ["g6.xlarge", "g5.xlarge"], capacityType: "ON_DEMAND", minSize: 3, desiredSize: 3, maxSize: 4, diskGiB: 100 },
       ],
       natGateways: "single",
       systemInstanceType: "t3.large",
     });
+  });
+
+  test("Kubernetes: the newest version with pinned add-ons, so a new cluster starts far from the end of standard support", () => {
+    expect(DEFAULT_KUBERNETES_VERSION).toBe("1.36");
+    expect(SUPPORTED_KUBERNETES_VERSIONS.at(-1)).toBe(DEFAULT_KUBERNETES_VERSION);
+    expect(parseSettings(fakeReader({})).aws.kubernetesVersion).toBe(DEFAULT_KUBERNETES_VERSION);
   });
 
   test("empty strings (Pulumi.yaml's defaults for optional keys) count as unset", () => {
@@ -168,7 +175,7 @@ describe("config errors name the key and say what to write instead", () => {
     ["one subnet", { publicSubnetIds: ["subnet-0123456789abcdef0"] }, /^vllm-auth:publicSubnetIds: lists one subnet; EKS needs subnets in at least two availability zones/],
     ["bad subnet", { privateSubnetIds: ["subnet-1", "sn-2"] }, /^vllm-auth:privateSubnetIds: "subnet-1", "sn-2" are not subnet IDs\./],
     ["nat typo", { natGateways: "per-az" }, /^vllm-auth:natGateways: "per-az" is not allowed\. Write one of: single, perAz\.$/],
-    ["eks version", { kubernetesVersion: "v1.34" }, /^vllm-auth:kubernetesVersion: "v1\.34" is not an EKS version\. Write major\.minor, e\.g\. "1\.34"\.$/],
+    ["eks version", { kubernetesVersion: "v1.34" }, /^vllm-auth:kubernetesVersion: "v1\.34" is not an EKS version\. Write major\.minor, e\.g\. "1\.36"\.$/],
     ["pool without a name", { gpuPools: [{ capacityType: "SPOT" }] }, /^vllm-auth:gpuPools: pool 1 needs a unique name of lowercase letters/],
     ["duplicate pools", { gpuPools: [{ name: "a" }, { name: "a" }] }, /^vllm-auth:gpuPools: pool 2 needs a unique name/],
     ["pool typo", { gpuPools: [{ name: "a", capacity: "SPOT" }] }, /^vllm-auth:gpuPools: pool 1 has unknown field capacity\. Fields: name, instanceTypes, capacityType/],
