@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { AwsOutputs } from "./aws";
 import { loadSettings } from "./config";
 import { deployExisting } from "./existing";
 import { ServingOutputs } from "./serving";
@@ -6,12 +7,12 @@ import { Settings } from "./settings";
 
 /** What `./aws` provides; loaded only for the aws target so that `existing` needs none of the AWS code. */
 interface AwsTargetModule {
-  deployAws(settings: Settings): ServingOutputs & { kubeconfig: pulumi.Output<string> };
+  deployAws(settings: Settings): AwsOutputs;
 }
 
 const settings = loadSettings();
 
-function deploy(): ServingOutputs & { kubeconfig?: pulumi.Output<string> } {
+function deploy(): ServingOutputs & Partial<Pick<AwsOutputs, "kubeconfig" | "clusterName">> {
   if (settings.target === "aws") {
     const awsTarget = require("./aws") as AwsTargetModule;
     return awsTarget.deployAws(settings);
@@ -31,3 +32,5 @@ export const model = deployed.model;
 export const namespace = deployed.namespace;
 export const loadBalancerHostname = deployed.loadBalancerHostname;
 export const kubeconfig = deployed.kubeconfig === undefined ? undefined : pulumi.secret(deployed.kubeconfig);
+/** aws target: the EKS cluster, for `aws eks` commands such as `create-access-entry`. */
+export const clusterName = deployed.clusterName;

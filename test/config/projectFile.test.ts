@@ -102,6 +102,15 @@ describe("README", () => {
     }
   });
 
+  test("the outputs table documents every stack output, and only those", () => {
+    const program = fs.readFileSync(path.join(ROOT, project.main), "utf8");
+    const exported = [...program.matchAll(/^export const (\w+)/gm)].map((m) => m[1]).sort();
+    const outputs = /### Outputs\n([\s\S]*?)\n###/.exec(section("usage"))?.[1] ?? "";
+    const documented = [...outputs.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort();
+    expect(exported).toContain("clusterName");
+    expect(documented).toEqual(exported);
+  });
+
   test("usage shows the seed's three curl commands against pulumi stack output endpoint", () => {
     const usage = section("usage");
     expect(usage).toContain("curl -L http://$(pulumi stack output endpoint)/v1/models");

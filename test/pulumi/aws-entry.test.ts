@@ -21,6 +21,7 @@ jest.mock("../../stacks/aws", () => {
         model: settings.model,
         namespace: out(settings.namespace),
         kubeconfig: out("apiVersion: v1\nkind: Config\n"),
+        clusterName: out("vllm-eks-4f2c1a9"),
       };
     },
   };
@@ -35,6 +36,7 @@ describe("stack entry point, target aws", () => {
     expect(received[0].aws.gpuPools[0]).toMatchObject({ instanceTypes: ["g6.xlarge", "g5.xlarge"], desiredSize: 2 });
     expect(run.outputs.endpoint).toEqual({ value: "nlb.example.com", secret: false });
     expect(run.outputs.kubeconfig.secret).toBe(true);
+    expect(run.outputs.clusterName).toEqual({ value: "vllm-eks-4f2c1a9", secret: false });
     expect(run.outputs.token).toEqual({ value: "token-from-aws-target", secret: true });
     expect(run.outputs.tokens.secret).toBe(true);
     expect(run.resources.filter((r) => r.type === "pulumi:providers:kubernetes")).toEqual([]);

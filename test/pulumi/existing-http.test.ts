@@ -255,6 +255,7 @@ describe("existing target, plain HTTP, default settings", () => {
     expect(o.token).toEqual({ value: fakeToken("vllm-api-tokens-0"), secret: true });
     expect(o.tokens).toEqual({ value: [fakeToken("vllm-api-tokens-0")], secret: true });
     expect(o.kubeconfig).toBeUndefined();
+    expect(o.clusterName).toBeUndefined();
   });
 
   test("tokens are 48 URL-safe characters from RandomPassword without special characters", () => {
