@@ -34,6 +34,7 @@ export interface GpuPoolSettings {
   readonly minSize: number;
   readonly desiredSize: number;
   readonly maxSize: number;
+  /** Size of the Bottlerocket data volume (`/dev/xvdb`: images and the model cache), not the OS volume. */
   readonly diskGiB: number;
 }
 

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { BOTTLEROCKET_DATA_DEVICE, dataVolume } from "../../infra/aws/gpuNodePool";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, OBJECT_CONFIG_KEYS, parseSettings, settingsWarnings } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/render";
 import { fakeReader } from "./fakeReader";
@@ -57,6 +58,13 @@ describe("Pulumi.yaml", () => {
     }
   });
 
+  test("gpuDiskGiB is the data volume the GPU launch template sizes, not the OS (root) volume", () => {
+    expect(dataVolume(100).deviceName).toBe(BOTTLEROCKET_DATA_DEVICE);
+    const description = project.config.gpuDiskGiB.description;
+    expect(description).toContain(`data volume (${BOTTLEROCKET_DATA_DEVICE})`);
+    expect(description).not.toMatch(/root volume/i);
+  });
+
   test("its defaults give the same settings as the program's own defaults", () => {
     const fromProject = readStackConfig(path.join(ROOT, "Pulumi.yaml"), undefined);
     const a = parseSettings(fakeReader(unqualified(fromProject.values)));
@@ -90,6 +98,15 @@ describe("README", () => {
     const config = section("config");
     for (const key of CONFIG_KEYS) {
       expect([key, config.includes(`\`${key}\``)]).toEqual([key, true]);
+    }
+  });
+
+  test("both gpuDiskGiB rows name the data volume, not the root volume", () => {
+    const rows = [section("config"), section("aws")].map((text) => text.split("\n").find((l) => /^\| `(vllm-auth:)?gpuDiskGiB`/.test(l)) ?? "");
+    for (const row of rows) {
+      expect(row).toContain(`\`${BOTTLEROCKET_DATA_DEVICE}\``);
+      expect(row).toContain("data volume");
+      expect(row).not.toMatch(/root volume|disk of each/i);
     }
   });
 
