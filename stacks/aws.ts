@@ -45,7 +45,14 @@ function problemOf(check: () => void): string[] {
 export function awsSettingsProblems(settings: Settings): string[] {
   const s = settings.aws;
   const problems: string[] = [
-    ...problemOf(() => validateClusterArgs({ kubernetesVersion: s.kubernetesVersion, subnetIds: [], systemInstanceType: s.systemInstanceType })),
+    ...problemOf(() =>
+      validateClusterArgs({
+        kubernetesVersion: s.kubernetesVersion,
+        subnetIds: [],
+        systemInstanceType: s.systemInstanceType,
+        adminPrincipalArns: s.clusterAdminArns,
+      }),
+    ),
   ];
   if (s.vpcId && s.publicSubnetIds && s.privateSubnetIds) {
     const network = { vpcId: s.vpcId, publicSubnetIds: s.publicSubnetIds, privateSubnetIds: s.privateSubnetIds };
@@ -91,6 +98,7 @@ export function deployAws(settings: Settings): AwsOutputs {
     kubernetesVersion: s.kubernetesVersion,
     subnetIds: network.privateSubnetIds,
     systemInstanceType: s.systemInstanceType,
+    adminPrincipalArns: s.clusterAdminArns,
     tags,
   });
 

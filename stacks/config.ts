@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { EXAMPLE_ADMIN_ARN, adminArnsProblems } from "../infra/aws/arns";
 import {
   AwsSettings,
   ContainerResources,
@@ -82,6 +83,7 @@ export const CONFIG_KEYS: readonly string[] = [
   "gpuDiskGiB",
   "gpuPools",
   "kubernetesVersion",
+  "clusterAdminArns",
   "vpcId",
   "publicSubnetIds",
   "privateSubnetIds",
@@ -232,6 +234,7 @@ function shapeExample(key: string): string {
     proxyResources: '{ cpu: "250m", memory: "256Mi" }',
     gpuNodes: "{ min: 2, desired: 2, max: 3 }",
     gpuPools: '[{ name: "spot", capacityType: "SPOT" }, { name: "ondemand", desiredSize: 0 }]',
+    clusterAdminArns: `["${EXAMPLE_ADMIN_ARN}"]`,
   };
   return examples[key] ?? "a YAML value";
 }
@@ -529,6 +532,11 @@ function parseAws(r: Reader, source: ConfigReader, replicas: number, modelCacheG
     r.problem("kubernetesVersion", `"${kubernetesVersion}" is not an EKS version. Write major.minor, e.g. "${DEFAULT_KUBERNETES_VERSION}".`);
   }
 
+  const clusterAdminArns = r.stringList("clusterAdminArns", []);
+  for (const problem of adminArnsProblems(clusterAdminArns)) {
+    r.problem("clusterAdminArns", problem);
+  }
+
   const vpcId = r.string("vpcId");
   if (vpcId !== undefined && !/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) {
     r.problem("vpcId", `"${vpcId}" is not a VPC ID. Write e.g. vpc-0123456789abcdef0.`);
@@ -561,6 +569,7 @@ function parseAws(r: Reader, source: ConfigReader, replicas: number, modelCacheG
   return {
     ...(region !== undefined ? { region } : {}),
     kubernetesVersion,
+    clusterAdminArns,
     gpuPools,
     ...(useOwnNetwork ? { vpcId, publicSubnetIds, privateSubnetIds } : {}),
     natGateways,

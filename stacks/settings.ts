@@ -43,6 +43,8 @@ export interface AwsSettings {
   /** `aws:region`; undefined means the provider's ambient region. */
   readonly region?: string;
   readonly kubernetesVersion: string;
+  /** IAM roles and users made cluster admin; empty means the identity running Pulumi (its role, for a session). */
+  readonly clusterAdminArns: readonly string[];
   /** One entry per node group; the first is the primary (spot first, on-demand fallback is two entries). */
   readonly gpuPools: readonly GpuPoolSettings[];
   /** Bring-your-own network: all three set together, or none. */

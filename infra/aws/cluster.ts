@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { AFTER_COMPUTE, AddonName, BEFORE_COMPUTE, addonVersionsFor } from "./addons";
+import { adminArnsProblems, parseIamPrincipalArn } from "./arns";
 import { createNodeRole, currentPartition, managedPolicyArn, serviceTrustPolicy } from "./iam";
 import { renderKubeconfig } from "./kubeconfig";
 
@@ -25,10 +26,11 @@ export interface ClusterArgs {
   /** CIDRs that may reach the public Kubernetes API endpoint. Defaults to `0.0.0.0/0` (authentication still applies). */
   readonly publicAccessCidrs?: pulumi.Input<pulumi.Input<string>[]>;
   /**
-   * IAM principal made cluster admin through an access entry. Defaults to the identity running Pulumi;
-   * an assumed-role session resolves to its IAM role, because access entries reject STS session ARNs.
+   * IAM roles and users made cluster admin, one access entry each. Defaults to the identity running
+   * Pulumi; an assumed-role session resolves to its IAM role, because access entries reject STS
+   * session ARNs. Name them when previews run as another identity, so that both plan the same admins.
    */
-  readonly adminPrincipalArn?: pulumi.Input<string>;
+  readonly adminPrincipalArns?: readonly string[];
   /** Tags for every AWS resource created. */
   readonly tags?: Readonly<Record<string, string>>;
 }
@@ -41,9 +43,34 @@ export function isArmInstanceType(instanceType: string): boolean {
   return /^[a-z]+\d+g/.test(instanceType);
 }
 
+/** One admin access entry of {@link Cluster}. */
+export interface AdminEntry {
+  /** Resource name, from the principal rather than its place in the list, so reordering changes nothing. */
+  readonly resourceName: string;
+  readonly principalArn: string;
+  /** The name of the entry made for the deploying identity, which the first listed admin takes over. */
+  readonly formerName?: string;
+}
+
+/** The admin access entries for `principalArns`; the first inherits the default entry `${name}-admin`. */
+export function adminEntries(name: string, principalArns: readonly string[]): AdminEntry[] {
+  const problems = adminArnsProblems(principalArns);
+  if (problems.length > 0) throw new Error(`adminPrincipalArns: ${problems.join(" ")}`);
+  return principalArns.flatMap((principalArn, i) => {
+    const principal = parseIamPrincipalArn(principalArn);
+    if (!principal) return [];
+    return {
+      resourceName: `${name}-admin-${principal.kind}-${principal.name}`,
+      principalArn,
+      ...(i === 0 ? { formerName: `${name}-admin` } : {}),
+    };
+  });
+}
+
 /** Checks the arguments before anything is created; each message says what to change. */
 export function validateClusterArgs(args: ClusterArgs): void {
   addonVersionsFor(args.kubernetesVersion);
+  adminEntries("cluster", args.adminPrincipalArns ?? []);
   if (!/^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$/.test(args.systemInstanceType)) {
     throw new Error(`systemInstanceType "${args.systemInstanceType}" is not an EC2 instance type such as t3.large.`);
   }
@@ -79,8 +106,8 @@ export class Cluster extends pulumi.ComponentResource {
   public readonly provider: k8s.Provider;
   /** The cluster security group EKS created; nodes and pods use it. */
   public readonly clusterSecurityGroupId: pulumi.Output<string>;
-  /** The principal given admin, after resolving an assumed role to its IAM role. */
-  public readonly adminPrincipalArn: pulumi.Output<string>;
+  /** The principals given admin, after resolving an assumed role to its IAM role. */
+  public readonly adminPrincipalArns: pulumi.Output<string[]>;
   /** Resources a node group must wait for: the add-ons a node needs to become Ready. */
   public readonly nodePrerequisites: pulumi.Resource[];
   public readonly systemNodeGroup: aws.eks.NodeGroup;
@@ -130,24 +157,36 @@ export class Cluster extends pulumi.ComponentResource {
       { parent: this, dependsOn: [rolePolicy] },
     );
 
-    const caller = aws.getCallerIdentityOutput({}, self);
-    const session = aws.iam.getSessionContextOutput({ arn: caller.arn }, self);
-    const principalArn = pulumi.output(args.adminPrincipalArn ?? session.issuerArn);
-    const accessEntry = new aws.eks.AccessEntry(
-      `${name}-admin`,
-      { clusterName: cluster.name, principalArn, type: "STANDARD", tags },
-      self,
-    );
-    const adminPolicy = new aws.eks.AccessPolicyAssociation(
-      `${name}-admin`,
-      {
-        clusterName: cluster.name,
-        principalArn: accessEntry.principalArn,
-        policyArn: partition.apply(clusterAdminPolicyArn),
-        accessScope: { type: "cluster" },
-      },
-      self,
-    );
+    const grantAdmin = (resourceName: string, principalArn: pulumi.Input<string>, formerName?: string) => {
+      // An alias, not a new entry: naming the identity that deploys today leaves its access entry as it is.
+      const aliases = formerName === undefined ? {} : { aliases: [{ name: formerName }] };
+      const accessEntry = new aws.eks.AccessEntry(
+        resourceName,
+        { clusterName: cluster.name, principalArn, type: "STANDARD", tags },
+        { ...self, ...aliases },
+      );
+      return new aws.eks.AccessPolicyAssociation(
+        resourceName,
+        {
+          clusterName: cluster.name,
+          principalArn: accessEntry.principalArn,
+          policyArn: partition.apply(clusterAdminPolicyArn),
+          accessScope: { type: "cluster" },
+        },
+        { ...self, ...aliases },
+      );
+    };
+    const listed = adminEntries(name, args.adminPrincipalArns ?? []);
+    let adminPolicies: aws.eks.AccessPolicyAssociation[];
+    if (listed.length > 0) {
+      adminPolicies = listed.map((e) => grantAdmin(e.resourceName, e.principalArn, e.formerName));
+      this.adminPrincipalArns = pulumi.output(listed.map((e) => e.principalArn));
+    } else {
+      const caller = aws.getCallerIdentityOutput({}, self);
+      const issuerArn = aws.iam.getSessionContextOutput({ arn: caller.arn }, self).issuerArn;
+      adminPolicies = [grantAdmin(`${name}-admin`, issuerArn)];
+      this.adminPrincipalArns = issuerArn.apply((arn) => [arn]);
+    }
 
     const addon = (addonName: AddonName, dependsOn: pulumi.Resource[]) =>
       new aws.eks.Addon(
@@ -198,19 +237,18 @@ export class Cluster extends pulumi.ComponentResource {
     this.provider = new k8s.Provider(
       `${name}-k8s`,
       { kubeconfig: this.kubeconfig, enableServerSideApply: true },
-      { parent: this, dependsOn: [adminPolicy, ...afterCompute] },
+      { parent: this, dependsOn: [...adminPolicies, ...afterCompute] },
     );
 
     this.name = cluster.name;
     this.endpoint = cluster.endpoint;
     this.clusterSecurityGroupId = cluster.vpcConfig.clusterSecurityGroupId;
-    this.adminPrincipalArn = principalArn;
     this.nodePrerequisites = beforeCompute;
     this.registerOutputs({
       name: this.name,
       endpoint: this.endpoint,
       kubeconfig: this.kubeconfig,
-      adminPrincipalArn: this.adminPrincipalArn,
+      adminPrincipalArns: this.adminPrincipalArns,
     });
   }
 }

@@ -1,4 +1,5 @@
 export * from "./addons";
+export * from "./arns";
 export * from "./cluster";
 export * from "./dnsAlias";
 export * from "./gpuNodePool";

@@ -434,6 +434,36 @@ describe("aws target in an existing VPC with an existing certificate", () => {
   });
 });
 
+describe("aws target with clusterAdminArns, as a CI preview (read-only role) and a deploy run it", () => {
+  const deployRole = "arn:aws:iam::123456789012:role/vllm-auth-deploy";
+  const alice = "arn:aws:iam::123456789012:user/alice";
+  let mocks: RecordingMocks;
+  beforeAll(async () => {
+    ({ mocks } = await run(settingsFor({}, { clusterAdminArns: [deployRole, alice] })));
+  });
+
+  it("makes exactly the listed principals admin, one access entry and cluster-admin policy each", () => {
+    const entries = mocks.ofType(T.accessEntry).map((e) => [e.name, e.inputs.principalArn]);
+    expect(entries.sort()).toEqual([
+      ["vllm-admin-role-vllm-auth-deploy", deployRole],
+      ["vllm-admin-user-alice", alice],
+    ]);
+    for (const [name, arn] of [["vllm-admin-role-vllm-auth-deploy", deployRole], ["vllm-admin-user-alice", alice]]) {
+      expect(inputs(mocks, T.accessPolicy, name)).toMatchObject({
+        principalArn: arn,
+        policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        accessScope: { type: "cluster" },
+      });
+    }
+  });
+
+  it("never asks who is running, so a preview and a deploy plan the same admins", () => {
+    const tokens = mocks.invocations.map((c) => c.token);
+    expect(tokens).not.toContain("aws:index/getCallerIdentity:getCallerIdentity");
+    expect(tokens).not.toContain("aws:iam/getSessionContext:getSessionContext");
+  });
+});
+
 describe("aws target refuses bad settings before creating anything", () => {
   it("reports the cross-checks together", async () => {
     const mocks = await installMocks();

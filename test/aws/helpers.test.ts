@@ -6,6 +6,7 @@ import {
   NODE_POLICIES,
   PolicyStatement,
   SUPPORTED_KUBERNETES_VERSIONS,
+  adminEntries,
   addonVersionsFor,
   clusterAdminPolicyArn,
   dataVolume,
@@ -108,6 +109,30 @@ describe("cluster arguments", () => {
       "systemNodes must satisfy 0 <= minSize <= desiredSize <= maxSize and maxSize >= 1, got 2/1/3.",
     );
     expect(() => validateClusterArgs({ ...base, kubernetesVersion: "1.30" })).toThrow('kubernetesVersion "1.30"');
+  });
+
+  it("names each admin entry after its principal, so reordering the list changes nothing; the first takes over the deployer's entry", () => {
+    const deploy = "arn:aws:iam::123456789012:role/ci/vllm-auth-deploy";
+    const alice = "arn:aws:iam::123456789012:user/alice";
+    expect(adminEntries("vllm", [deploy, alice])).toEqual([
+      { resourceName: "vllm-admin-role-vllm-auth-deploy", principalArn: deploy, formerName: "vllm-admin" },
+      { resourceName: "vllm-admin-user-alice", principalArn: alice },
+    ]);
+    const reordered = adminEntries("vllm", [alice, deploy]).map((e) => e.resourceName);
+    expect(reordered.sort()).toEqual(["vllm-admin-role-vllm-auth-deploy", "vllm-admin-user-alice"]);
+    expect(adminEntries("vllm", [])).toEqual([]);
+  });
+
+  it("refuses admin ARNs an access entry cannot name, and repeats", () => {
+    expect(() => validateClusterArgs({ ...base, adminPrincipalArns: ["arn:aws:iam::123456789012:role/deploy"] })).not.toThrow();
+    expect(() => validateClusterArgs({ ...base, adminPrincipalArns: ["arn:aws:sts::123456789012:assumed-role/Deployer/ci"] })).toThrow(
+      'adminPrincipalArns: "arn:aws:sts::123456789012:assumed-role/Deployer/ci" is an STS session, which an access entry cannot name. ' +
+        "Write its role instead, e.g. arn:aws:iam::123456789012:role/Deployer (with the role's path, if it has one).",
+    );
+    expect(() => validateClusterArgs({ ...base, adminPrincipalArns: ["deploy"] })).toThrow('adminPrincipalArns: "deploy" is not an IAM role or user ARN');
+    expect(() =>
+      validateClusterArgs({ ...base, adminPrincipalArns: ["arn:aws:iam::123456789012:user/a", "arn:aws:iam::123456789012:user/a"] }),
+    ).toThrow('adminPrincipalArns: "arn:aws:iam::123456789012:user/a" names user a a second time. List each admin once.');
   });
 
   it("builds partition-aware ARNs for managed and access policies", () => {

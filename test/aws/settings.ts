@@ -5,6 +5,7 @@ export function awsDefaults(overrides: Partial<AwsSettings> = {}): AwsSettings {
   return {
     region: "us-east-1",
     kubernetesVersion: "1.36",
+    clusterAdminArns: [],
     gpuPools: [
       {
         name: "gpu",

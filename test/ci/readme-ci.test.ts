@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { DEFINITIONS } from "../../infra/policy/policies";
+import { parseSettings } from "../../stacks/config";
+import { fakeReader } from "../config/fakeReader";
 import { contextNames, job, loadWorkflow, ROOT } from "./workflow-model";
 
 interface TrustPolicy {
@@ -50,6 +52,15 @@ describe("README, section CI", () => {
     const name = typeof environment === "string" ? environment : environment?.name;
     expect(subjectOf(deployTrust)).toBe(`repo:<owner>/<repo>:environment:${name ?? ""}`);
     expect(section).toContain("repo:<owner>/<repo>:ref:refs/heads/main");
+  });
+
+  it("has the stack name the deploy role as cluster admin, so previews under the preview role plan no admin change", () => {
+    const deployRole = /aws iam create-role --role-name ([\w+=,.@-]+)[^\n]*\\\n\s*--assume-role-policy-document file:\/\/deploy-trust\.json/.exec(section)?.[1];
+    expect(deployRole).toBe("vllm-auth-deploy");
+    const set = /pulumi config set --path 'vllm-auth:clusterAdminArns\[0\]' (\S+)/.exec(section)?.[1] ?? "";
+    expect(set).toBe(`arn:aws:iam::<account-id>:role/${deployRole ?? ""}`);
+    const settings = parseSettings(fakeReader({ clusterAdminArns: [set.replace("<account-id>", "123456789012")] }));
+    expect(settings.aws.clusterAdminArns).toEqual([`arn:aws:iam::123456789012:role/${deployRole ?? ""}`]);
   });
 
   it("names the same action releases as the workflow pins", () => {

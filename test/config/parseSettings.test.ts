@@ -49,6 +49,7 @@ describe("parseSettings defaults", () => {
     expect(s.aws).toEqual({
       region: "us-west-2",
       kubernetesVersion: "1.36",
+      clusterAdminArns: [],
       gpuPools: [
         { name: "gpu", instanceTypes: ["g6.xlarge", "g5.xlarge"], capacityType: "ON_DEMAND", minSize: 3, desiredSize: 3, maxSize: 4, diskGiB: 100 },
       ],
@@ -121,6 +122,16 @@ describe("parseSettings reads every kind of value", () => {
     ]);
   });
 
+  test("clusterAdminArns: IAM roles and users, with paths, in other partitions", () => {
+    const arns = [
+      "arn:aws:iam::123456789012:role/vllm-auth-deploy",
+      "arn:aws:iam::123456789012:role/ci/github/vllm-auth-ops",
+      "arn:aws:iam::123456789012:user/alice@example.com",
+      "arn:aws-cn:iam::210987654321:role/ops",
+    ];
+    expect(parseSettings(fakeReader({ clusterAdminArns: arns })).aws.clusterAdminArns).toEqual(arns);
+  });
+
   test("bring-your-own network: all three keys together", () => {
     const s = parseSettings(
       fakeReader({
@@ -176,6 +187,12 @@ describe("config errors name the key and say what to write instead", () => {
     ["bad subnet", { privateSubnetIds: ["subnet-1", "sn-2"] }, /^vllm-auth:privateSubnetIds: "subnet-1", "sn-2" are not subnet IDs\./],
     ["nat typo", { natGateways: "per-az" }, /^vllm-auth:natGateways: "per-az" is not allowed\. Write one of: single, perAz\.$/],
     ["eks version", { kubernetesVersion: "v1.34" }, /^vllm-auth:kubernetesVersion: "v1\.34" is not an EKS version\. Write major\.minor, e\.g\. "1\.36"\.$/],
+    ["admin not an ARN", { clusterAdminArns: ["vllm-auth-deploy"] }, /^vllm-auth:clusterAdminArns: "vllm-auth-deploy" is not an IAM role or user ARN\. Write arn:aws:iam::<12-digit account>:role\/<name> or :user\/<name>, e\.g\. arn:aws:iam::123456789012:role\/vllm-auth-deploy\.$/],
+    ["admin account too short", { clusterAdminArns: ["arn:aws:iam::12345:role/deploy"] }, /^vllm-auth:clusterAdminArns: "arn:aws:iam::12345:role\/deploy" is not an IAM role or user ARN\./],
+    ["admin a group", { clusterAdminArns: ["arn:aws:iam::123456789012:group/admins"] }, /^vllm-auth:clusterAdminArns: "arn:aws:iam::123456789012:group\/admins" is not an IAM role or user ARN\./],
+    ["admin a session", { clusterAdminArns: ["arn:aws:sts::123456789012:assumed-role/Deployer/ci-session"] }, /^vllm-auth:clusterAdminArns: "arn:aws:sts::123456789012:assumed-role\/Deployer\/ci-session" is an STS session, which an access entry cannot name\. Write its role instead, e\.g\. arn:aws:iam::123456789012:role\/Deployer \(with the role's path, if it has one\)\.$/],
+    ["admin listed twice", { clusterAdminArns: ["arn:aws:iam::123456789012:role/deploy", "arn:aws:iam::123456789012:role/ci/deploy"] }, /^vllm-auth:clusterAdminArns: "arn:aws:iam::123456789012:role\/ci\/deploy" names role deploy a second time\. List each admin once\.$/],
+    ["admins as one string", { clusterAdminArns: "arn:aws:iam::123456789012:role/deploy" }, /^vllm-auth:clusterAdminArns: expected a list of strings, got the text "arn:aws:iam::123456789012:role\/deploy"\. Write it as YAML in the stack file, e\.g\. \["arn:aws:iam::123456789012:role\/vllm-auth-deploy"\]\.$/],
     ["pool without a name", { gpuPools: [{ capacityType: "SPOT" }] }, /^vllm-auth:gpuPools: pool 1 needs a unique name of lowercase letters/],
     ["duplicate pools", { gpuPools: [{ name: "a" }, { name: "a" }] }, /^vllm-auth:gpuPools: pool 2 needs a unique name/],
     ["pool typo", { gpuPools: [{ name: "a", capacity: "SPOT" }] }, /^vllm-auth:gpuPools: pool 1 has unknown field capacity\. Fields: name, instanceTypes, capacityType/],
