@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Dispatcher } from "undici";
 import { readBearer } from "./auth";
 import type { ProxyConfig } from "./config";
@@ -20,6 +19,7 @@ import { clientResponseHeaders, isEventStream, upstreamRequestHeaders } from "./
 import type { Logger } from "./log";
 import type { Metrics } from "./metrics";
 import type { UpstreamReadiness } from "./readiness";
+import { ResponseRelay } from "./relay";
 import { findRoute, type Route } from "./routes";
 import { checkTarget } from "./target";
 import type { TokenStore } from "./tokens";
@@ -154,42 +154,41 @@ export class Gateway {
 
   private async forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, route: Route, target: string): Promise<void> {
     const { config, upstream, metrics } = this.deps;
-    const controller = new AbortController();
+    let streaming = false;
+    const relay = new ResponseRelay(res, {
+      responseHeaders: (_statusCode, upstreamHeaders) => {
+        exchange.upstreamMs = performance.now() - exchange.started;
+        metrics.upstreamLatency.observe({ route: route.name }, exchange.upstreamMs / 1000);
+        const headers = clientResponseHeaders(upstreamHeaders);
+        if (this.draining) headers["connection"] = "close";
+        streaming = isEventStream(headers);
+        if (streaming) metrics.inflightStreams.inc();
+        // A stream's client should see the status line before the first token.
+        return { headers, flush: streaming };
+      },
+      onBytes: (count) => {
+        exchange.bytesOut += count;
+      },
+    });
     // The client left: abort at once so vLLM stops generating for nobody.
     res.once("close", () => {
-      if (!res.writableEnded) {
+      if (!res.writableFinished) {
         exchange.clientGone = true;
-        controller.abort();
+        relay.abort(new Error("client closed the connection"));
       }
     });
     metrics.inflightRequests.inc();
-    let streaming = false;
     try {
-      const options: Dispatcher.RequestOptions = {
-        method: req.method as Dispatcher.HttpMethod,
-        path: upstream.basePath + target,
-        headers: upstreamRequestHeaders(req.headers, {
-          clientAddress: exchange.client,
-          proto: config.forwardedProto,
-        }),
-        body: route.hasBody ? Readable.from(limitedBody(req, config.maxBodyBytes, exchange), { objectMode: false }) : null,
-        signal: controller.signal,
-      };
-      const response = await upstream.pool.request(options);
-      exchange.upstreamMs = performance.now() - exchange.started;
-      metrics.upstreamLatency.observe({ route: route.name }, exchange.upstreamMs / 1000);
-      const headers = clientResponseHeaders(response.headers);
-      if (this.draining) headers["connection"] = "close";
-      streaming = isEventStream(headers);
-      if (streaming) metrics.inflightStreams.inc();
-      res.writeHead(response.statusCode, headers);
-      // Send the status line now: a stream's client should see it before the first token.
-      if (streaming) res.flushHeaders();
-      response.body.on("data", (chunk: Buffer) => {
-        exchange.bytesOut += chunk.length;
-      });
-      // pipeline, not pipe(): an error on either side destroys the other (a cut stream stays cut).
-      await pipeline(response.body, res);
+      upstream.pool.dispatch(
+        {
+          method: req.method as Dispatcher.HttpMethod,
+          path: upstream.basePath + target,
+          headers: upstreamRequestHeaders(req.headers, { clientAddress: exchange.client, proto: config.forwardedProto }),
+          body: route.hasBody ? Readable.from(limitedBody(req, config.maxBodyBytes, exchange), { objectMode: false }) : null,
+        },
+        relay,
+      );
+      await relay.done;
     } catch (error) {
       this.forwardFailed(req, res, exchange, error);
     } finally {

@@ -76,6 +76,12 @@ export function forwarded(stack: Stack): RecordedRequest[] {
   return stack.upstream.requests.filter((r) => r.headers["x-forwarded-proto"] !== undefined);
 }
 
+/** Waits for the first request the proxy forwarded for a client. */
+export async function firstForwarded(stack: Stack, timeoutMs = 3000): Promise<RecordedRequest> {
+  await eventually(() => forwarded(stack).length > 0, timeoutMs, 5);
+  return forwarded(stack)[0];
+}
+
 export interface SimpleResponse {
   readonly status: number;
   readonly headers: http.IncomingHttpHeaders;

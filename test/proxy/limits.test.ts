@@ -1,5 +1,5 @@
 import http from "node:http";
-import { MODEL, TOKEN, bearer, chatBody, forwarded, rawExchange, rawStatus, request, startStack, type Stack } from "./harness";
+import { MODEL, TOKEN, bearer, chatBody, forwarded, rawExchange, rawStatus, request, startStack, type Stack, firstForwarded } from "./harness";
 
 const LIMIT = 4096;
 let stack: Stack;
@@ -50,7 +50,7 @@ describe("request body limit", () => {
       pump();
     });
     expect(status).toBe(413);
-    const [seen] = await stack.upstream.waitForRequests(1);
+    const seen = await firstForwarded(stack);
     const closedAt = await stack.upstream.waitForClose(seen, 2000);
     expect(closedAt).toBeGreaterThan(0);
     expect(seen.completed).toBe(false);
