@@ -150,7 +150,7 @@ function parseRedirect(reader: EnvReader): ProxyConfig["redirect"] {
     );
     return undefined;
   }
-  return { port, to: url.origin };
+  return Object.freeze({ port, to: url.origin });
 }
 
 /** Parses the environment; throws one ConfigError that lists every bad variable. */

@@ -8,13 +8,16 @@ import { checkTarget } from "./target";
  * 308 keeps the method and body, so `curl --location-trusted -X POST -d ...` works as in the seed.
  * The Location host comes from configuration only, never from the request's Host header.
  */
-export function createRedirectHandler(origin: string): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRedirectHandler(
+  origin: string,
+  observe: (req: IncomingMessage, status: number, bytesOut: number) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     req.on("error", () => undefined);
     const checked = checkTarget(req.url);
     const unread = hasUnreadBody(req);
     if (!checked.ok) {
-      sendError(res, badRequest(checked.reason), false, unread);
+      observe(req, 400, sendError(res, badRequest(checked.reason), false, unread));
       return;
     }
     const location = origin + checked.target.raw;
@@ -28,6 +31,8 @@ export function createRedirectHandler(origin: string): (req: IncomingMessage, re
     // The body is not read here: close instead of draining it, the client resends it to Location.
     if (unread) headers["connection"] = "close";
     res.writeHead(308, headers);
-    res.end(req.method === "HEAD" ? undefined : body);
+    const head = req.method === "HEAD";
+    res.end(head ? undefined : body);
+    observe(req, 308, head ? 0 : Buffer.byteLength(body));
   };
 }

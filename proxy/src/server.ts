@@ -160,7 +160,25 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   hardenServer(api, config, logger, "api");
   const metricsServer = http.createServer(metricsHandler(metrics, gateway, readiness));
   const redirectServer =
-    config.redirect === undefined ? undefined : http.createServer(serverOptions(config), createRedirectHandler(config.redirect.to));
+    config.redirect === undefined
+      ? undefined
+      : http.createServer(
+          serverOptions(config),
+          createRedirectHandler(config.redirect.to, (req, status, bytesOut) => {
+            metrics.requests.inc({ route: "redirect", method: req.method ?? "-", status: String(status) });
+            if (!config.accessLog) return;
+            logger.info("request", {
+              listener: "redirect",
+              method: req.method,
+              // Client input: redact any token pasted into it, as the API listener does.
+              path: tokens.redact((req.url ?? "").split("?", 1)[0]).slice(0, 256),
+              route: "redirect",
+              status,
+              bytes_out: bytesOut,
+              client: req.socket?.remoteAddress,
+            });
+          }),
+        );
   if (redirectServer !== undefined) hardenServer(redirectServer, config, logger, "redirect");
 
   const sockets = new Set<Socket>();

@@ -157,3 +157,23 @@ describe("the seed's curl commands through the redirect listener", () => {
     expect(forwarded(stack)).toHaveLength(0);
   });
 });
+
+describe("the redirect listener's operations", () => {
+  test("each redirect is logged and counted like an API request, with no token in the line", async () => {
+    const [port, redirectPort] = await freePorts(2);
+    const stack = await startStack({
+      env: { PORT: String(port), REDIRECT_PORT: String(redirectPort), REDIRECT_TO: `http://127.0.0.1:${port}` },
+    });
+    try {
+      const res = await curl(["-sS", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${redirectPort}/v1/${TOKEN}?q=1`], stack.dir);
+      expect(res.stdout).toBe("308");
+      const line = stack.logs.find((l) => l.msg === "request" && l.listener === "redirect");
+      expect(line).toMatchObject({ method: "GET", status: 308, route: "redirect" });
+      expect(stack.logText()).not.toContain(TOKEN);
+      const metric = await stack.proxy.metrics.registry.getSingleMetricAsString("vllm_auth_requests_total");
+      expect(metric).toContain('route="redirect",method="GET",status="308"');
+    } finally {
+      await stack.close();
+    }
+  });
+});
