@@ -1,22 +1,11 @@
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
+import { isSecretEnvelope } from "../../stacks/manifests";
 import type { ServingDeps, ServingOutputs } from "../../stacks/serving";
 import type { Settings } from "../../stacks/settings";
-import {
-  CALLER_ARN,
-  DEPLOYER_ROLE_ARN,
-  ECR_PASSWORD,
-  IMAGE_DIGEST,
-  NLB_ZONE_ID,
-  RecordingMocks,
-  ZONES,
-  installMocks,
-  isSecretInput,
-  plain,
-  settle,
-  valueOf,
-} from "./mocks";
+import { PROXY_DIGEST, reveal, valueOf } from "../pulumi/harness";
+import { CALLER_ARN, DEPLOYER_ROLE_ARN, ECR_PASSWORD, NLB_ZONE_ID, RecordingMocks, ZONES, installMocks, settle } from "./mocks";
 import { settingsFor } from "./settings";
 
 /** The serving stack is another component's job: here it only records what the aws target hands it. */
@@ -71,6 +60,9 @@ const T = {
   certValidation: "aws:acm/certificateValidation:CertificateValidation",
   record: "aws:route53/record:Record",
 } as const;
+
+/** What every admin access entry's policy association grants. */
+const CLUSTER_ADMIN = { policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", accessScope: { type: "cluster" } };
 
 type Inputs = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -150,11 +142,7 @@ describe("aws target, default stack", () => {
     const session = mocks.invocations.find((c) => c.token === "aws:iam/getSessionContext:getSessionContext");
     expect(session?.inputs.arn).toBe(CALLER_ARN);
     expect(inputs(mocks, T.accessEntry, "vllm-admin")).toMatchObject({ principalArn: DEPLOYER_ROLE_ARN, type: "STANDARD" });
-    expect(inputs(mocks, T.accessPolicy, "vllm-admin")).toMatchObject({
-      principalArn: DEPLOYER_ROLE_ARN,
-      policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-      accessScope: { type: "cluster" },
-    });
+    expect(inputs(mocks, T.accessPolicy, "vllm-admin")).toMatchObject({ principalArn: DEPLOYER_ROLE_ARN, ...CLUSTER_ADMIN });
   });
 
   it("installs the four core add-ons at pinned versions", () => {
@@ -221,8 +209,8 @@ describe("aws target, default stack", () => {
 
   it("builds a Kubernetes provider from the cluster's kubeconfig", async () => {
     const provider = inputs(mocks, T.k8sProvider, "vllm-k8s");
-    expect(isSecretInput(provider.kubeconfig)).toBe(true);
-    const kubeconfig = parse(plain(provider.kubeconfig));
+    expect(isSecretEnvelope(provider.kubeconfig)).toBe(true);
+    const kubeconfig = parse(reveal(provider.kubeconfig) as string);
     expect(kubeconfig.clusters[0].cluster.server).toBe("https://0123456789ABCDEF.gr7.us-east-1.eks.amazonaws.com");
     expect(kubeconfig.users[0].user.exec.args).toEqual([
       "--region", "us-east-1", "eks", "get-token", "--cluster-name", "vllm-eks-c0ffee", "--output", "json",
@@ -274,14 +262,14 @@ describe("aws target, default stack", () => {
     expect(image.dockerfile.location.endsWith("/proxy/Dockerfile")).toBe(true);
     expect(fs.existsSync(`${image.context.location}/package-lock.json`)).toBe(true);
     // The registry password reaches the state only encrypted.
-    expect(isSecretInput(image.registries)).toBe(true);
-    expect(plain(image.registries)).toEqual([
+    expect(isSecretEnvelope(image.registries)).toBe(true);
+    expect(reveal(image.registries)).toEqual([
       { address: "123456789012.dkr.ecr.us-east-1.amazonaws.com", username: "AWS", password: ECR_PASSWORD },
     ]);
     const ecrCall = mocks.invocations.find((c) => c.token === "aws:ecr/getAuthorizationToken:getAuthorizationToken");
     expect(ecrCall?.inputs.registryId).toBe("123456789012");
     expect(await valueOf(pulumi.output(deps.proxyImage))).toBe(
-      `123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm-proxy-repo@${IMAGE_DIGEST}`,
+      `123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm-proxy-repo@${PROXY_DIGEST}`,
     );
   });
 
@@ -443,17 +431,13 @@ describe("aws target with clusterAdminArns, as a CI preview (read-only role) and
   });
 
   it("makes exactly the listed principals admin, one access entry and cluster-admin policy each", () => {
-    const entries = mocks.ofType(T.accessEntry).map((e) => [e.name, e.inputs.principalArn]);
-    expect(entries.sort()).toEqual([
+    const expected = [
       ["vllm-admin-role-vllm-auth-deploy", deployRole],
       ["vllm-admin-user-alice", alice],
-    ]);
-    for (const [name, arn] of [["vllm-admin-role-vllm-auth-deploy", deployRole], ["vllm-admin-user-alice", alice]]) {
-      expect(inputs(mocks, T.accessPolicy, name)).toMatchObject({
-        principalArn: arn,
-        policyArn: "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-        accessScope: { type: "cluster" },
-      });
+    ];
+    expect(mocks.ofType(T.accessEntry).map((e) => [e.name, e.inputs.principalArn]).sort()).toEqual(expected);
+    for (const [name, arn] of expected) {
+      expect(inputs(mocks, T.accessPolicy, name)).toMatchObject({ principalArn: arn, ...CLUSTER_ADMIN });
     }
   });
 

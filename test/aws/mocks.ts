@@ -1,14 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { LB_HOSTNAME, fakeToken } from "../pulumi/harness";
-
-/** One resource the program registered, with the inputs it sent. */
-export interface Registered {
-  readonly type: string;
-  readonly name: string;
-  readonly inputs: Record<string, unknown>;
-  /** Provider reference (`urn::id`) for resources that name one. */
-  readonly provider?: string;
-}
+import { MockResult, ProviderMocks, Recorded, mockResource, settle as settleCount } from "../pulumi/harness";
 
 /** One provider function the program invoked. */
 export interface Invoked {
@@ -25,7 +16,6 @@ export const ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"];
 /** The canonical hosted zone of NLBs in us-east-1 (the ALB one is Z35SXDOTRQ7X7K). */
 export const NLB_ZONE_ID = "Z26RNL4JYFTOTI";
 export const ECR_PASSWORD = "ecr-password-never-in-plain-text";
-export const IMAGE_DIGEST = `sha256:${"ab".repeat(32)}`;
 
 type Outputs = Record<string, unknown>;
 
@@ -88,8 +78,15 @@ const CALLS: Readonly<Record<string, (inputs: Record<string, unknown>) => Output
 let counter = 0;
 const hex = () => (++counter).toString(16).padStart(17, "0");
 
-/** Provider-computed outputs, for the resource types whose outputs the program reads. */
-function computed(type: string, name: string, inputs: Record<string, unknown>): { id: string; state: Outputs } {
+/** Answers a provider function call as AWS would; any token not in `CALLS` fails the test. */
+export function answerAwsCall(args: pulumi.runtime.MockCallArgs): Outputs {
+  const answer = CALLS[args.token];
+  if (!answer) throw new Error(`Unmocked provider call ${args.token}: add it to test/aws/mocks.ts on purpose.`);
+  return answer(args.inputs);
+}
+
+/** Provider-computed outputs of the AWS resource types whose outputs the program reads; others are the serving stack's. */
+export function awsResource({ type, name, inputs }: pulumi.runtime.MockResourceArgs): MockResult | undefined {
   const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT}:${resource}`;
   switch (type) {
     case "aws:ec2/vpc:Vpc":
@@ -118,8 +115,6 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
         id: name,
         state: { name, registryId: ACCOUNT, repositoryUrl: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/${name}` },
       };
-    case "docker-build:index:Image":
-      return { id: `${name}-build`, state: { digest: IMAGE_DIGEST } };
     case "aws:acm/certificate:Certificate":
       return {
         id: arn("acm", "certificate/11111111-2222-3333-4444-555555555555"),
@@ -139,48 +134,36 @@ function computed(type: string, name: string, inputs: Record<string, unknown>): 
       return { id: `${name}-validation`, state: { certificateArn: inputs.certificateArn } };
     case "aws:route53/record:Record":
       return { id: `${name}-record`, state: { fqdn: String(inputs.name).replace(/\.$/, "") } };
-    // The serving stack's resources, answered as test/pulumi/harness.ts answers them.
-    case "random:index/randomPassword:RandomPassword":
-      return { id: `${name}-id`, state: { result: fakeToken(name) } };
-    case "kubernetes:core/v1:Service":
-      return { id: `${name}-id`, state: { ...k8sMetadata(name, inputs), status: { loadBalancer: { ingress: [{ hostname: LB_HOSTNAME }] } } } };
     default:
-      return { id: `${name}-id`, state: type.startsWith("kubernetes:") && type !== "kubernetes:helm.sh/v3:Release" ? k8sMetadata(name, inputs) : {} };
+      return undefined;
   }
 }
 
-/** Pulumi auto-names Kubernetes objects that have no metadata.name. */
-function k8sMetadata(name: string, inputs: Record<string, unknown>): Outputs {
-  const metadata = { ...((inputs.metadata as Record<string, unknown> | undefined) ?? {}) };
-  metadata.name ??= `${name}-abc123`;
-  return { metadata };
-}
+/** The AWS answers for `runProgram` (test/pulumi/harness.ts), to run the whole program on the aws target. */
+export const AWS_MOCKS: ProviderMocks = { call: answerAwsCall, resource: awsResource };
 
 /** Mocks that record every registration and invocation, and reject any call not listed in `CALLS`. */
 export class RecordingMocks implements pulumi.runtime.Mocks {
-  readonly resources: Registered[] = [];
+  readonly resources: Recorded[] = [];
   readonly invocations: Invoked[] = [];
 
-  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Outputs } {
+  newResource(args: pulumi.runtime.MockResourceArgs): MockResult {
     this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
-    const { id, state } = computed(args.type, args.name, args.inputs);
-    return { id, state: { ...args.inputs, ...state } };
+    return mockResource(args, awsResource);
   }
 
   call(args: pulumi.runtime.MockCallArgs): Outputs {
     this.invocations.push({ token: args.token, inputs: args.inputs });
-    const answer = CALLS[args.token];
-    if (!answer) throw new Error(`Unmocked provider call ${args.token}: add it to test/aws/mocks.ts on purpose.`);
-    return answer(args.inputs);
+    return answerAwsCall(args);
   }
 
   /** Resources of one type, in registration order. */
-  ofType(type: string): Registered[] {
+  ofType(type: string): Recorded[] {
     return this.resources.filter((r) => r.type === type);
   }
 
   /** The one resource of `type` named `name`; fails loudly when absent. */
-  named(type: string, name: string): Registered {
+  named(type: string, name: string): Recorded {
     const found = this.resources.find((r) => r.type === type && r.name === name);
     if (!found) {
       const names = this.ofType(type).map((r) => r.name);
@@ -197,38 +180,7 @@ export async function installMocks(): Promise<RecordingMocks> {
   return mocks;
 }
 
-/** Pulumi's marker for a secret value in resource inputs. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
-
-/** Whether a recorded input value was sent as a secret. */
-export function isSecretInput(value: unknown): boolean {
-  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] === SECRET_VALUE;
-}
-
-/** A recorded input value with every secret wrapper removed, for assertions on its content. */
-export function plain(value: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (isSecretInput(value)) return plain((value as { value: unknown }).value);
-  if (Array.isArray(value)) return value.map(plain);
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  }
-  return value;
-}
-
-/** The value of an Output, as a promise. */
-export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => output.apply((v) => resolve(v)));
-}
-
-/** Waits until the program stops registering resources (registrations happen in later ticks). */
-export async function settle(mocks: RecordingMocks): Promise<void> {
-  let seen = -1;
-  let quiet = 0;
-  while (quiet < 5) {
-    await new Promise((r) => setTimeout(r, 5));
-    const now = mocks.resources.length + mocks.invocations.length;
-    quiet = now === seen ? quiet + 1 : 0;
-    seen = now;
-  }
+/** Waits until the program stops registering resources and calling functions. */
+export function settle(mocks: RecordingMocks): Promise<void> {
+  return settleCount(() => mocks.resources.length + mocks.invocations.length);
 }

@@ -1,4 +1,18 @@
 import { AwsSettings, Settings } from "../../stacks/settings";
+import { StackConfig } from "../pulumi/harness";
+
+/** A new user's aws stack config: the target, the Hugging Face token (a secret) and a region; the rest defaults. */
+export function awsConfig(extra: StackConfig = {}): StackConfig {
+  return {
+    "aws:region": "us-east-1",
+    "vllm-auth:target": "aws",
+    "vllm-auth:hfToken": "hf_testtoken_0123456789",
+    ...extra,
+  };
+}
+
+/** The config keys `awsConfig` sets that the CLI passes as secrets. */
+export const AWS_SECRET_KEYS: readonly string[] = ["vllm-auth:hfToken"];
 
 /** The aws section of a default stack: two on-demand GPU nodes, one NAT gateway, Kubernetes 1.36. */
 export function awsDefaults(overrides: Partial<AwsSettings> = {}): AwsSettings {

@@ -6,6 +6,7 @@ import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { AnalyzerClient } from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import {
   AnalyzeRequest,
+  AnalyzeResponse,
   AnalyzerInfo,
   AnalyzerResource,
   AnalyzerResourceOptions,
@@ -51,6 +52,39 @@ function urnOf(resource: ResourceInput): string {
   return resource.urn ?? `urn:pulumi:test::vllm-auth::${resource.type}::${resource.name ?? "r"}`;
 }
 
+/** The setters AnalyzeRequest and AnalyzerResource share: one resource as the engine describes it. */
+interface ResourceMessage<T> {
+  setType(value: string): T;
+  setName(value: string): T;
+  setUrn(value: string): T;
+  setProperties(value?: Struct): T;
+  setOptions(value?: AnalyzerResourceOptions): T;
+}
+
+function describeResource<T extends ResourceMessage<T>>(message: T, resource: ResourceInput): T {
+  return message
+    .setType(resource.type)
+    .setName(resource.name ?? "r")
+    .setUrn(urnOf(resource))
+    .setProperties(struct(resource.props))
+    .setOptions(options());
+}
+
+/** An analyzer callback that settles a promise with the response's diagnostics as plain objects. */
+function settleWithDiagnostics(resolve: (diagnostics: Diagnostic[]) => void, reject: (error: Error) => void) {
+  return (error: grpc.ServiceError | null, response: AnalyzeResponse): void => {
+    if (error) return reject(error);
+    resolve(
+      response.getDiagnosticsList().map((d) => ({
+        policy: d.getPolicyname(),
+        message: d.getMessage(),
+        level: level(d.getEnforcementlevel()),
+        urn: d.getUrn(),
+      })),
+    );
+  };
+}
+
 /**
  * The policy pack started exactly as the Pulumi CLI starts it for `--policy-pack infra/policy`:
  * `@pulumi/pulumi/cmd/run-policy-pack` in the pack's directory, which prints its gRPC port.
@@ -86,53 +120,13 @@ export class PackServer {
   }
 
   analyze(resource: ResourceInput): Promise<Diagnostic[]> {
-    const request = new AnalyzeRequest()
-      .setType(resource.type)
-      .setName(resource.name ?? "r")
-      .setUrn(urnOf(resource))
-      .setProperties(struct(resource.props))
-      .setOptions(options());
-    return new Promise((resolve, reject) =>
-      this.client.analyze(request, (error, response) =>
-        error
-          ? reject(error)
-          : resolve(
-              response.getDiagnosticsList().map((d) => ({
-                policy: d.getPolicyname(),
-                message: d.getMessage(),
-                level: level(d.getEnforcementlevel()),
-                urn: d.getUrn(),
-              })),
-            ),
-      ),
-    );
+    const request = describeResource(new AnalyzeRequest(), resource);
+    return new Promise((resolve, reject) => this.client.analyze(request, settleWithDiagnostics(resolve, reject)));
   }
 
   analyzeStack(resources: readonly ResourceInput[]): Promise<Diagnostic[]> {
-    const request = new AnalyzeStackRequest().setResourcesList(
-      resources.map((r) =>
-        new AnalyzerResource()
-          .setType(r.type)
-          .setName(r.name ?? "r")
-          .setUrn(urnOf(r))
-          .setProperties(struct(r.props))
-          .setOptions(options()),
-      ),
-    );
-    return new Promise((resolve, reject) =>
-      this.client.analyzeStack(request, (error, response) =>
-        error
-          ? reject(error)
-          : resolve(
-              response.getDiagnosticsList().map((d) => ({
-                policy: d.getPolicyname(),
-                message: d.getMessage(),
-                level: level(d.getEnforcementlevel()),
-                urn: d.getUrn(),
-              })),
-            ),
-      ),
-    );
+    const request = new AnalyzeStackRequest().setResourcesList(resources.map((r) => describeResource(new AnalyzerResource(), r)));
+    return new Promise((resolve, reject) => this.client.analyzeStack(request, settleWithDiagnostics(resolve, reject)));
   }
 
   async stop(): Promise<void> {

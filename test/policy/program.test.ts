@@ -1,19 +1,19 @@
-import type * as PulumiModule from "@pulumi/pulumi";
 import { DEFINITIONS, PolicyDefinition } from "../../infra/policy/policies";
 import { ResourceInput } from "../../infra/policy/values";
-import { plain, RecordingMocks, settle } from "../aws/mocks";
+import { AWS_MOCKS } from "../aws/mocks";
+import { AWS_SECRET_KEYS, awsConfig } from "../aws/settings";
 import { Diagnostic, PackServer } from "./pack-server";
-import { existingConfig, runProgram, StackConfig } from "../pulumi/harness";
+import { existingConfig, Recorded, reveal, runProgram, StackConfig } from "../pulumi/harness";
 
 /** Every resource of a run as a policy receives it: type, name and plain (unwrapped) inputs. */
 type Resources = readonly ResourceInput[];
 
-function asInputs(recorded: readonly { type: string; name: string; inputs: Record<string, unknown> }[]): Resources {
+function asInputs(recorded: readonly Recorded[]): Resources {
   return recorded.map((r) => ({
     type: r.type,
     name: r.name,
     urn: `urn:pulumi:dev::vllm-auth::${r.type}::${r.name}`,
-    props: plain(r.inputs) as Record<string, unknown>,
+    props: reveal(r.inputs) as Record<string, unknown>,
   }));
 }
 
@@ -24,18 +24,8 @@ async function existingRun(extra: StackConfig = {}, secrets: readonly string[] =
 
 /** The whole program for the aws target, with the AWS provider functions answered by test/aws/mocks.ts. */
 async function awsRun(extra: StackConfig = {}): Promise<Resources> {
-  jest.resetModules();
-  const pulumi = require("@pulumi/pulumi") as typeof PulumiModule;
-  const mocks = new RecordingMocks();
-  await pulumi.runtime.setMocks(mocks, "vllm-auth", "dev", false);
-  pulumi.runtime.setAllConfig(
-    { "aws:region": "us-east-1", "vllm-auth:target": "aws", "vllm-auth:hfToken": "hf_testtoken_0123456789", ...extra },
-    ["vllm-auth:hfToken"],
-  );
-  require("../../stacks/index");
-  await settle(mocks);
-  await pulumi.runtime.disconnect();
-  return asInputs(mocks.resources);
+  const run = await runProgram(awsConfig(extra), AWS_SECRET_KEYS, AWS_MOCKS);
+  return asInputs(run.resources);
 }
 
 function findings(definition: PolicyDefinition, resources: Resources): string[] {

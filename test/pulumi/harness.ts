@@ -9,7 +9,7 @@ import { Secret } from "kubernetes-models/v1/Secret";
 import { IService, Service } from "kubernetes-models/v1/Service";
 import { Manifest, manifestOf, mapSecrets } from "../../stacks/manifests";
 
-/** One resource the program registered, with the inputs it sent (secrets unwrapped by the mock monitor). */
+/** One resource the program registered, with the inputs it sent (secrets in their envelopes: see `reveal`). */
 export interface Recorded {
   readonly type: string;
   readonly name: string;
@@ -28,8 +28,22 @@ export interface ProgramRun {
   readonly outputs: Record<string, OutputValue>;
   /** Every `pulumi.log.warn` message. */
   readonly warnings: string[];
-  /** Provider functions the program tried to call (each also failed the call). */
+  /** Provider functions the program called, answered or not. */
   readonly calls: string[];
+}
+
+/** What a mock returns for one resource: its id and its state (inputs plus computed outputs). */
+export interface MockResult {
+  readonly id: string;
+  readonly state: Record<string, unknown>;
+}
+
+/** Answers beyond the serving stack's own resources, e.g. the AWS provider's (test/aws/mocks.ts). */
+export interface ProviderMocks {
+  /** Answers a provider function call; it must throw for every token it does not answer on purpose. */
+  readonly call?: (args: PulumiModule.runtime.MockCallArgs) => Record<string, unknown>;
+  /** Id and computed outputs of the resource types it knows; undefined leaves the type to `servingState`. */
+  readonly resource?: (args: PulumiModule.runtime.MockResourceArgs) => MockResult | undefined;
 }
 
 /** A deterministic 48-character alphanumeric token per resource name, like RandomPassword's result. */
@@ -40,10 +54,10 @@ export function fakeToken(name: string): string {
 export const LB_HOSTNAME = "k8s-vllm-vllmauth-0123456789.elb.us-east-1.amazonaws.com";
 export const PROXY_DIGEST = `sha256:${"ab".repeat(32)}`;
 
-/** Computed state the providers would return, for the resource types the program uses. */
-function providerState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+/** Id and state the providers would return for the serving stack's resource types (Kubernetes, random, docker-build). */
+export function servingState(type: string, name: string, inputs: Record<string, unknown>): MockResult {
   const state: Record<string, unknown> = { ...inputs };
-  if (type.startsWith("kubernetes:") && !type.startsWith("kubernetes:index")) {
+  if (type.startsWith("kubernetes:") && !type.startsWith("kubernetes:index") && !type.startsWith("kubernetes:helm.sh/")) {
     const metadata = { ...((inputs.metadata as Record<string, unknown> | undefined) ?? {}) };
     // Pulumi auto-names objects without metadata.name.
     metadata.name ??= `${name}-abc123`;
@@ -61,7 +75,35 @@ function providerState(type: string, name: string, inputs: Record<string, unknow
       state.ref = `${(inputs.tags as string[])[0]}@${PROXY_DIGEST}`;
       break;
   }
-  return state;
+  return { id: `${name}-id`, state };
+}
+
+/** A mock's answer for one registration: what `known` computes for its type, else the serving stack's state. */
+export function mockResource(args: PulumiModule.runtime.MockResourceArgs, known?: ProviderMocks["resource"]): MockResult {
+  const answer = known?.(args);
+  return answer ? { id: answer.id, state: { ...args.inputs, ...answer.state } } : servingState(args.type, args.name, args.inputs);
+}
+
+/** The value of an Output, once known. */
+export function valueOf<T>(output: PulumiModule.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply((v) => resolve(v)));
+}
+
+/** Waits until `count` (registrations and calls so far) stops growing: some happen in later ticks. */
+export async function settle(count: () => number): Promise<void> {
+  let seen = -1;
+  let quiet = 0;
+  while (quiet < 5) {
+    await new Promise((r) => setTimeout(r, 5));
+    const now = count();
+    quiet = now === seen ? quiet + 1 : 0;
+    seen = now;
+  }
+}
+
+/** A recorded input with every secret envelope replaced by its value, for assertions on content. */
+export function reveal(value: unknown): unknown {
+  return mapSecrets(value, (v) => v);
 }
 
 /** Fully qualified config keys as the CLI would pass them. */
@@ -69,9 +111,10 @@ export type StackConfig = Record<string, string>;
 
 /**
  * Runs stacks/index.ts under `pulumi.runtime.setMocks` with the given config, in a fresh module
- * registry, and returns what it registered and exported. Any provider function call fails the run.
+ * registry, and returns what it registered and exported. A provider function call that `mocks.call`
+ * does not answer (every call, without it) fails the run.
  */
-export async function runProgram(config: StackConfig, secretKeys: readonly string[] = []): Promise<ProgramRun> {
+export async function runProgram(config: StackConfig, secretKeys: readonly string[] = [], mocks: ProviderMocks = {}): Promise<ProgramRun> {
   jest.resetModules();
   const pulumi = require("@pulumi/pulumi") as typeof PulumiModule;
   const resources: Recorded[] = [];
@@ -82,10 +125,11 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
     {
       newResource: (args) => {
         resources.push({ type: args.type, name: args.name, inputs: args.inputs, ...(args.provider ? { provider: args.provider } : {}) });
-        return { id: `${args.name}-id`, state: providerState(args.type, args.name, args.inputs) };
+        return mockResource(args, mocks.resource);
       },
       call: (args) => {
         calls.push(args.token);
+        if (mocks.call) return mocks.call(args);
         throw new Error(`unmocked provider function call: ${args.token}`);
       },
     },
@@ -104,12 +148,12 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
     const outputs: Record<string, OutputValue> = {};
     for (const [key, value] of Object.entries(program)) {
       if (pulumi.Output.isInstance(value)) {
-        const resolved = await new Promise<unknown>((resolve) => value.apply((v) => resolve(v)));
-        outputs[key] = { value: resolved, secret: await pulumi.isSecret(value) };
+        outputs[key] = { value: await valueOf(value), secret: await pulumi.isSecret(value) };
       } else if (value !== undefined) {
         outputs[key] = { value, secret: false };
       }
     }
+    await settle(() => resources.length + calls.length);
     await pulumi.runtime.disconnect();
     return { resources, outputs, warnings, calls };
   } finally {
@@ -131,6 +175,15 @@ export function ofType(run: ProgramRun, type: string): Recorded[] {
   return run.resources.filter((r) => r.type === type);
 }
 
+/** The one resource of `type` named `name`; fails with the names registered when absent. */
+export function named(run: ProgramRun, type: string, name: string): Recorded {
+  const found = run.resources.find((r) => r.type === type && r.name === name);
+  if (found === undefined) {
+    throw new Error(`no ${type} named ${name}; registered: ${ofType(run, type).map((r) => r.name).join(", ") || "none"}`);
+  }
+  return found;
+}
+
 export function single(run: ProgramRun, type: string): Recorded {
   const found = ofType(run, type);
   if (found.length !== 1) {
@@ -142,7 +195,7 @@ export function single(run: ProgramRun, type: string): Recorded {
 /** The Kubernetes objects of a run as manifests, secret values revealed. */
 export function manifests(run: ProgramRun): Manifest[] {
   return run.resources
-    .map((r) => manifestOf(r.type, mapSecrets(r.inputs, (v) => v) as Record<string, unknown>, r.name))
+    .map((r) => manifestOf(r.type, reveal(r.inputs) as Record<string, unknown>, r.name))
     .filter((m): m is Manifest => m !== undefined);
 }
 
