@@ -4,8 +4,8 @@ import { parse } from "yaml";
 import { isSecretEnvelope } from "../../stacks/manifests";
 import type { ServingDeps, ServingOutputs } from "../../stacks/serving";
 import type { Settings } from "../../stacks/settings";
-import { PROXY_DIGEST, reveal, valueOf } from "../pulumi/harness";
-import { CALLER_ARN, DEPLOYER_ROLE_ARN, ECR_PASSWORD, NLB_ZONE_ID, RecordingMocks, ZONES, installMocks, settle } from "./mocks";
+import { PROXY_DIGEST, mockCall, reveal, valueOf } from "../pulumi/harness";
+import { AWS_MOCKS, CALLER_ARN, DEPLOYER_ROLE_ARN, ECR_PASSWORD, NLB_ZONE_ID, RecordingMocks, ZONES, installMocks, settle } from "./mocks";
 import { settingsFor } from "./settings";
 
 /** The serving stack is another component's job: here it only records what the aws target hands it. */
@@ -473,5 +473,12 @@ describe("the mocks themselves", () => {
     expect(() => mocks.call({ token: "aws:ec2/getAmi:getAmi", inputs: {}, provider: "" })).toThrow(
       "Unmocked provider call aws:ec2/getAmi:getAmi",
     );
+  });
+
+  it("answer runProgram's calls with AWS_MOCKS, still failing an unmocked token; without them every call fails", () => {
+    const call = (token: string) => ({ token, inputs: {}, provider: "" });
+    expect(mockCall(call("aws:index/getRegion:getRegion"), AWS_MOCKS.call)).toMatchObject({ region: "us-east-1" });
+    expect(() => mockCall(call("aws:ec2/getAmi:getAmi"), AWS_MOCKS.call)).toThrow("Unmocked provider call aws:ec2/getAmi:getAmi");
+    expect(() => mockCall(call("aws:index/getRegion:getRegion"))).toThrow("unmocked provider function call: aws:index/getRegion:getRegion");
   });
 });

@@ -84,6 +84,12 @@ export function mockResource(args: PulumiModule.runtime.MockResourceArgs, known?
   return answer ? { id: answer.id, state: { ...args.inputs, ...answer.state } } : servingState(args.type, args.name, args.inputs);
 }
 
+/** A mock's answer for one provider function call: `handler`'s, or an error naming the unmocked token. */
+export function mockCall(args: PulumiModule.runtime.MockCallArgs, handler?: ProviderMocks["call"]): Record<string, unknown> {
+  if (handler === undefined) throw new Error(`unmocked provider function call: ${args.token}`);
+  return handler(args);
+}
+
 /** The value of an Output, once known. */
 export function valueOf<T>(output: PulumiModule.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply((v) => resolve(v)));
@@ -129,8 +135,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
       },
       call: (args) => {
         calls.push(args.token);
-        if (mocks.call) return mocks.call(args);
-        throw new Error(`unmocked provider function call: ${args.token}`);
+        return mockCall(args, mocks.call);
       },
     },
     "vllm-auth",
