@@ -8,6 +8,7 @@ import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Secret } from "kubernetes-models/v1/Secret";
 import { IService, Service } from "kubernetes-models/v1/Service";
 import { Manifest, manifestOf, mapSecrets } from "../../stacks/manifests";
+import { SchemaModel, validateStrictly } from "./schema";
 
 /** One resource the program registered, with the inputs it sent (secrets in their envelopes: see `reveal`). */
 export interface Recorded {
@@ -212,8 +213,7 @@ export function manifestOfKind(run: ProgramRun, kind: string, name?: string): Ma
   return found[0];
 }
 
-type Validatable = { validate(): void };
-const MODELS: Record<string, (m: Manifest) => Validatable> = {
+const MODELS: Record<string, (m: Manifest) => SchemaModel> = {
   "v1/Namespace": (m) => new Namespace(m as ConstructorParameters<typeof Namespace>[0]),
   "v1/Secret": (m) => new Secret(m as ConstructorParameters<typeof Secret>[0]),
   "v1/Service": (m) => new Service(m as ConstructorParameters<typeof Service>[0]),
@@ -221,13 +221,16 @@ const MODELS: Record<string, (m: Manifest) => Validatable> = {
   "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as ConstructorParameters<typeof PodDisruptionBudget>[0]),
 };
 
-/** Validates a manifest against the Kubernetes OpenAPI schema; an unknown kind fails so that new kinds get a model. */
+/**
+ * Validates a manifest against the Kubernetes OpenAPI schema, failing on any field the schema does not
+ * define (a misspelt `readinesProbe`); an unknown kind fails so that new kinds get a model.
+ */
 export function validateManifest(m: Manifest): void {
   const model = MODELS[`${m.apiVersion}/${m.kind}`];
   if (model === undefined) {
     throw new Error(`no schema model for ${m.apiVersion} ${m.kind}: add it to test/pulumi/harness.ts`);
   }
-  model(m).validate();
+  validateStrictly(model(m), `${m.apiVersion} ${m.kind} ${String(m.metadata.name)}`);
 }
 
 /** The run's one Deployment, typed by the Kubernetes schema models. */
