@@ -151,17 +151,20 @@ describe("the probe and preStop programs run by python3 in the vLLM image", () =
   });
 
   test("the drain returns at once when nothing is connected, and gives up at the deadline", async () => {
-    const idle = await exec(vllmDrainCommand({ pauseSeconds: 0, graceSeconds: 20, port: 1 }));
+    // A drain that saw a connection would poll until the deadline; python3 alone can take seconds to start on a loaded runner.
+    const graceSeconds = 20;
+    const idle = await exec(vllmDrainCommand({ pauseSeconds: 0, graceSeconds, port: 1 }));
     expect(idle.code).toBe(0);
-    expect(idle.ms).toBeLessThan(1500);
+    expect(idle.ms).toBeLessThan((graceSeconds * 1000) / 2);
     const server = net.createServer((socket) => socket.on("error", () => undefined));
     const busyPort = await listen(server);
     const client = net.connect(busyPort, "127.0.0.1");
     await new Promise((r) => client.on("connect", r));
+    // Still connected: only the one-second deadline ends this drain; waiting for the client would hang the test.
     const capped = await exec(vllmDrainCommand({ pauseSeconds: 0, graceSeconds: 1, port: busyPort }));
     expect(capped.code).toBe(0);
     expect(capped.ms).toBeGreaterThanOrEqual(900);
-    expect(capped.ms).toBeLessThan(5000);
+    expect(capped.ms).toBeLessThan(10_000);
     client.destroy();
     await new Promise<void>((r) => server.close(() => r()));
   });
