@@ -187,10 +187,23 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     socket.once("close", () => sockets.delete(socket));
   });
 
-  await readiness.start(config.readyPollMs);
-  const port = await listen(api, config.port, config.host);
-  const metricsPort = await listen(metricsServer, config.metricsPort, config.host);
-  const redirectPort = redirectServer === undefined || config.redirect === undefined ? undefined : await listen(redirectServer, config.redirect.port, config.host);
+  let port: number;
+  let metricsPort: number;
+  let redirectPort: number | undefined;
+  try {
+    await readiness.start(config.readyPollMs);
+    port = await listen(api, config.port, config.host);
+    metricsPort = await listen(metricsServer, config.metricsPort, config.host);
+    redirectPort =
+      redirectServer === undefined || config.redirect === undefined ? undefined : await listen(redirectServer, config.redirect.port, config.host);
+  } catch (error) {
+    // A port already taken: release everything started so far, so the caller's process can exit.
+    readiness.stop();
+    tokens.close();
+    await Promise.all([closeServer(api), closeServer(metricsServer), redirectServer ? closeServer(redirectServer) : undefined]);
+    await upstream.close();
+    throw error;
+  }
   logger.info("listening", {
     port,
     metrics_port: metricsPort,
