@@ -19,7 +19,8 @@ export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MS = 30 * 60_000;
 /** Longest silence between two body chunks (a queued stream waits for a free slot). */
 export const DEFAULT_UPSTREAM_BODY_TIMEOUT_MS = 10 * 60_000;
-export const DEFAULT_UPSTREAM_CONNECTIONS = 512;
+/** Well above a GPU's concurrent sequences, so the pool never queues streams that vLLM could start. */
+export const DEFAULT_UPSTREAM_CONNECTIONS = 4096;
 export const DEFAULT_READY_POLL_MS = 2_000;
 export const DEFAULT_TOKENS_POLL_MS = 2_000;
 /** How long SIGTERM waits for in-flight streams before aborting them. */

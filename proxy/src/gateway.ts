@@ -158,7 +158,7 @@ export class Gateway {
     const relay = new ResponseRelay(res, {
       responseHeaders: (_statusCode, upstreamHeaders) => {
         exchange.upstreamMs = performance.now() - exchange.started;
-        metrics.upstreamLatency.observe({ route: route.name }, exchange.upstreamMs / 1000);
+        metrics.observeUpstream(route.name, exchange.upstreamMs / 1000);
         const headers = clientResponseHeaders(upstreamHeaders);
         if (this.draining) headers["connection"] = "close";
         streaming = isEventStream(headers);
@@ -184,7 +184,7 @@ export class Gateway {
           method: req.method as Dispatcher.HttpMethod,
           path: upstream.basePath + target,
           headers: upstreamRequestHeaders(req.headers, { clientAddress: exchange.client, proto: config.forwardedProto }),
-          body: route.hasBody ? Readable.from(limitedBody(req, config.maxBodyBytes, exchange), { objectMode: false }) : null,
+          body: route.hasBody ? requestBody(req, config.maxBodyBytes, exchange) : null,
         },
         relay,
       );
@@ -227,8 +227,7 @@ export class Gateway {
       exchange.outcome = "client_aborted";
     }
     const method = req.method ?? "-";
-    metrics.requests.inc({ route: exchange.route, method, status: String(status) });
-    metrics.duration.observe({ route: exchange.route }, seconds);
+    metrics.countRequest(exchange.route, method, status, seconds);
     if (config.accessLog) {
       const rawPath = (req.url ?? "").split("?", 1)[0];
       logger.info("request", {
@@ -256,7 +255,21 @@ export class Gateway {
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
-/** Streams the request body upstream, counting it, and fails the request past the cap. */
+/**
+ * The body to stream upstream. With a Content-Length (already checked against the cap) Node's
+ * parser delivers exactly that many bytes, so the request itself is the body; a chunked body goes
+ * through the counting limiter.
+ */
+function requestBody(req: IncomingMessage, max: number, exchange: Exchange): Readable {
+  const declared = declaredLength(req);
+  if (declared !== undefined) {
+    exchange.bytesIn = declared;
+    return req;
+  }
+  return Readable.from(limitedBody(req, max, exchange), { objectMode: false });
+}
+
+/** Streams a chunked request body upstream, counting it, and fails the request past the cap. */
 async function* limitedBody(req: IncomingMessage, max: number, exchange: Exchange): AsyncGenerator<Buffer> {
   for await (const chunk of req as AsyncIterable<Buffer>) {
     exchange.bytesIn += chunk.length;

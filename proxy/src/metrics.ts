@@ -67,7 +67,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Label children cached per label set: the hot path skips prom-client's label hashing. */
+  private readonly requestChildren = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<"route"> }>();
+  private readonly upstreamChildren = new Map<string, Histogram.Internal<"route">>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "vllm_auth_" });
+  }
+
+  /** Counts one answered request and records its duration. */
+  countRequest(route: string, method: string, status: number, seconds: number): void {
+    const key = `${route} ${method} ${status}`;
+    let children = this.requestChildren.get(key);
+    if (children === undefined) {
+      children = { count: this.requests.labels(route, method, String(status)), duration: this.duration.labels(route) };
+      this.requestChildren.set(key, children);
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
+  }
+
+  /** Records the time until vLLM's response headers. */
+  observeUpstream(route: string, seconds: number): void {
+    let child = this.upstreamChildren.get(route);
+    if (child === undefined) {
+      child = this.upstreamLatency.labels(route);
+      this.upstreamChildren.set(route, child);
+    }
+    child.observe(seconds);
   }
 }
