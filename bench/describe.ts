@@ -1,0 +1,77 @@
+/** The text around the figures: machine, pinning, method, what nginx logged, CPU profiles. */
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import path from "node:path";
+import type { BenchOptions } from "./options";
+import { coreCount } from "./processes";
+import { renderProfile, summarizeProfile } from "./profile";
+import { ABORT_WAIT_MS } from "./rounds";
+import type { Pinning } from "./stack";
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** The commit measured, and whether proxy/src differs from it (the bundle is built from the working tree). */
+export function gitState(): string {
+  const git = (args: string[]): string => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" }).stdout?.trim() ?? "";
+  const commit = git(["rev-parse", "--short", "HEAD"]) || "unknown";
+  const dirty = git(["status", "--porcelain", "--", "proxy/src"]) !== "";
+  return dirty ? `${commit}, with uncommitted changes in proxy/src` : commit;
+}
+
+export function describePinning(pin: Pinning): string {
+  if (pin.upstream === undefined || pin.front === undefined) return `none (${coreCount()} core): every process shares the machine`;
+  return (
+    `taskset: the emulator process on CPU ${pin.upstream}; both proxy processes, nginx (master and worker) and the ` +
+    `load generator (this process: autocannon) on CPU ${pin.front} for the request-rate rows. For the streaming rows ` +
+    `the upstream and the client are this same process (one clock), so it moves to CPU ${pin.upstream} and the fronts stay on CPU ${pin.front}.`
+  );
+}
+
+export function method(opts: BenchOptions): string {
+  return [
+    "## How it was measured",
+    "",
+    "- Request-rate rows: autocannon 8 (programmatic API) against the vLLM emulator (`test/upstream/emulator.ts`, no token delay,",
+    "  its request record cleared every second) as a separate process; latencies from autocannon's per-response timings (sub-ms).",
+    "- Streaming rows: a vLLM-shaped SSE server in the benchmark process (`bench/stamped-upstream.ts`) stamps each event with",
+    "  `performance.now()` just before writing it; a raw `node:net` client in the same process decodes the chunked framing",
+    "  itself and records read time − write time. A coalesced read is one socket read that completed more than one event.",
+    `- Aborts: after the first event the client destroys its socket; the time until the upstream sees that response's connection close (waited up to ${ABORT_WAIT_MS} ms).`,
+    `- Slow streams: ${opts.manyStreams} streams opened over about a second (batches of 100, 100 ms apart), each ${opts.manyEvents} events ${opts.manyIntervalMs} ms apart;`,
+    "  memory from /proc/<pid>/status (VmRSS sampled every 100 ms, VmHWM at the end) of the stream-row front.",
+    "- Our proxy: `proxy/dist/server.js` (`npm run build`), one process per upstream, `ACCESS_LOG=false`, every other setting at its default.",
+    "- nginx: the seed's `map $http_authorization $is_valid_token` and server block (open `location /v1/models`, guarded `location /`),",
+    "  from SkyPilot's examples/serve/authentication/task.yaml, inside Debian's nginx.conf http defaults (sendfile, tcp_nopush, gzip on);",
+    "  changed only where the bench must: `listen 127.0.0.1:<port>`, `proxy_pass http://127.0.0.1:<port>` (the seed's `localhost` would",
+    "  also try ::1), `daemon off`, `worker_processes 1`, `worker_connections 4096` (Debian: 768), `access_log off`, private pid/log/temp paths.",
+    "- Targets run one at a time, in a rotated order each round; figures pool all rounds. The request-rate rounds run first;",
+    "  their proxy and emulator are then stopped, so that their idle-time clean-up cannot share a core with the streaming rounds.",
+  ].join("\n");
+}
+
+export function profileSections(dir: string | undefined): string[] {
+  if (dir === undefined || !existsSync(dir)) return [];
+  const files = readdirSync(dir).filter((file) => file.endsWith(".cpuprofile"));
+  return files.map((file) => `## CPU profile: ${file} (run under --cpu-prof; figures above include its overhead)\n\n${renderProfile(summarizeProfile(path.join(dir, file)))}`);
+}
+
+export function nginxLogSection(errors: readonly string[]): string {
+  if (errors.length === 0) return "nginx error log: no [error] or worse lines.";
+  return `nginx error log: ${errors.length} [error] or worse lines, first ones:\n\n\`\`\`\n${errors.slice(0, 5).join("\n")}\n\`\`\``;
+}
+
+export function settingsLine(opts: BenchOptions): string {
+  return (
+    `${opts.rounds} rounds; ${opts.seconds} s per request-rate run (after ${opts.warmupSeconds} s warm-up per workload and target); ` +
+    `chat on ${opts.chatConnections} connections; ${opts.delayStreams} streams of ${opts.streamEvents} events ${opts.streamIntervalMs} ms apart per target and round; ` +
+    `${opts.abortTrials} aborts per target; ${opts.manyStreams} slow streams`
+  );
+}
+
+export function proxyLine(opts: BenchOptions, sourceState: string): string {
+  const bundle =
+    opts.proxyBundle === undefined
+      ? `proxy/dist/server.js, built by this run from proxy/src at ${sourceState}`
+      : `the bundle ${opts.proxyBundle} (given with --proxy-bundle; repository at ${sourceState})`;
+  return opts.proxyFlags.length > 0 ? `${bundle}, run as \`node ${opts.proxyFlags.join(" ")}\`` : bundle;
+}
