@@ -36,6 +36,7 @@ export function method(opts: BenchOptions): string {
     "- Streaming rows: a vLLM-shaped SSE server in the benchmark process (`bench/stamped-upstream.ts`) stamps each event with",
     "  `performance.now()` just before writing it; a raw `node:net` client in the same process decodes the chunked framing",
     "  itself and records read time − write time. A coalesced read is one socket read that completed more than one event.",
+    "  Before each stream (and each batch of aborts) this process collects its own heap, so that its GC is not charged to a front.",
     `- Aborts: after the first event the client destroys its socket; the time until the upstream sees that response's connection close (waited up to ${ABORT_WAIT_MS} ms).`,
     `- Slow streams: ${opts.manyStreams} streams opened over about a second (batches of 100, 100 ms apart), each ${opts.manyEvents} events ${opts.manyIntervalMs} ms apart;`,
     "  memory from /proc/<pid>/status (VmRSS sampled every 100 ms, VmHWM at the end) of the stream-row front.",
