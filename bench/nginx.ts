@@ -100,7 +100,7 @@ export function renderConfig(prefix: string, servers: readonly NginxServer[]): s
     "daemon off;",
     "master_process on;",
     "worker_processes 1;",
-    "worker_rlimit_nofile 65536;",
+    "worker_rlimit_nofile 8192;",
     `pid ${prefix}/nginx.pid;`,
     `error_log ${prefix}/error.log warn;`,
     // Debian's default is 768, which caps the seed at 384 proxied streams; the 1000-stream row needs 2000.
