@@ -1,6 +1,6 @@
 import http from "node:http";
 import { performance } from "node:perf_hooks";
-import { bearer, chatBody, forwarded, startStack, type Stack } from "./harness";
+import { bearer, chatBody, firstForwarded, forwarded, startStack, type Stack } from "./harness";
 
 const DELAY_MS = 40;
 let stack: Stack;
@@ -70,5 +70,31 @@ describe("streamed completions", () => {
     const { arrivals } = await streamChat();
     const total = arrivals.at(-1)!.at - started;
     expect(arrivals[0].at - started).toBeLessThan(total / 2);
+  });
+});
+
+describe("request bodies", () => {
+  test("a large body is streamed to vLLM as it arrives, not gathered first", async () => {
+    stack.upstream.reset();
+    const part = "x".repeat(64 * 1024);
+    const body = chatBody({ messages: [{ role: "user", content: part.repeat(4) }] });
+    const req = http.request({
+      host: "127.0.0.1",
+      port: stack.port,
+      method: "POST",
+      path: "/v1/chat/completions",
+      headers: { ...bearer(), "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      agent: false,
+    });
+    req.on("error", () => undefined);
+    const response = new Promise<number>((resolve) => req.on("response", (res) => { res.resume(); res.on("end", () => resolve(res.statusCode ?? 0)); }));
+    const half = Math.floor(body.length / 2);
+    req.write(body.slice(0, half));
+    // vLLM sees the request while the client still holds back half of its body.
+    const seen = await firstForwarded(stack);
+    expect(seen.bodyEndedAt).toBeUndefined();
+    req.end(body.slice(half));
+    expect(await response).toBe(200);
+    expect(seen.body.length).toBe(Buffer.byteLength(body));
   });
 });
