@@ -1,21 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { GpuNodePoolArgs } from "../infra/aws/gpuNodePool";
+import type { ResourceSpec, TolerationSpec } from "../infra/k8s/vllmPod";
 
 /** Where the serving stack runs: a new AWS VPC + EKS cluster, or a cluster the user already has. */
 export type Target = "aws" | "existing";
 
 /** A Kubernetes toleration, as written in config for the `existing` target. */
-export interface TolerationSetting {
-  readonly key: string;
-  readonly operator: "Exists" | "Equal";
-  readonly value?: string;
-  readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
-}
+export type TolerationSetting = TolerationSpec;
 
 /** CPU/memory requests and limits for one container. */
-export interface ContainerResources {
-  readonly cpu: string;
-  readonly memory: string;
-}
+export type ContainerResources = ResourceSpec;
 
 /** TLS and the 308 redirect: on when `domain` is set together with `certificateArn` or `hostedZoneId`. */
 export interface TlsSettings {
@@ -26,17 +20,11 @@ export interface TlsSettings {
   readonly hostedZoneId?: string;
 }
 
-/** One EKS managed GPU node group. */
-export interface GpuPoolSettings {
-  readonly name: string;
-  readonly instanceTypes: readonly string[];
-  readonly capacityType: "ON_DEMAND" | "SPOT";
-  readonly minSize: number;
-  readonly desiredSize: number;
-  readonly maxSize: number;
-  /** Size of the Bottlerocket data volume (`/dev/xvdb`: images and the model cache), not the OS volume. */
-  readonly diskGiB: number;
-}
+/** One EKS managed GPU node group: the node pool component's sizing, plus its name. */
+export type GpuPoolSettings = { readonly name: string } & Pick<
+  GpuNodePoolArgs,
+  "instanceTypes" | "capacityType" | "minSize" | "desiredSize" | "maxSize" | "diskGiB"
+>;
 
 /** Settings only the `aws` target reads. */
 export interface AwsSettings {

@@ -38,6 +38,14 @@ export function wantsJson(accept: string | undefined): boolean {
   return accept !== undefined && accept.toLowerCase().includes("application/json");
 }
 
+/** Writes a small, complete answer (no body for HEAD); returns the body bytes sent. */
+export function reply(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): number {
+  const head = res.req.method === "HEAD";
+  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body), "cache-control": "no-store", ...extra });
+  res.end(head ? undefined : body);
+  return head ? 0 : Buffer.byteLength(body);
+}
+
 export function errorBody(error: ProxyError): string {
   return JSON.stringify({ error: { message: error.message, type: error.type, param: null, code: error.code } });
 }
@@ -48,17 +56,11 @@ export function sendError(res: ServerResponse, error: ProxyError, plainText: boo
     res.destroy();
     return 0;
   }
-  const body = plainText ? error.message : errorBody(error);
-  const headers: Record<string, string | number> = {
-    "content-type": plainText ? "text/plain; charset=utf-8" : "application/json",
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-  };
+  const headers: Record<string, string> = {};
   if (error.status === 401) headers["www-authenticate"] = "Bearer";
   if (error.status === 503) headers["retry-after"] = "5";
   if (close) headers["connection"] = "close";
-  res.writeHead(error.status, headers);
-  const head = res.req.method === "HEAD";
-  res.end(head ? undefined : body);
-  return head ? 0 : Buffer.byteLength(body);
+  return plainText
+    ? reply(res, error.status, "text/plain; charset=utf-8", error.message, headers)
+    : reply(res, error.status, "application/json", errorBody(error), headers);
 }

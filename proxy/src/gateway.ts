@@ -9,6 +9,7 @@ import {
   badRequest,
   bodyTooLarge,
   notFound,
+  reply,
   sendError,
   unauthorized,
   upstreamNotReady,
@@ -112,7 +113,7 @@ export class Gateway {
     if (route === undefined) return this.refuse(req, res, exchange, notFound(), "no_route");
     exchange.route = route.name;
     if (route.access === "local") {
-      exchange.bytesOut = this.health(req, res);
+      exchange.bytesOut = this.health(res);
       return;
     }
     if (route.access === "protected") {
@@ -132,17 +133,10 @@ export class Gateway {
     void this.forward(req, res, exchange, route, checked.target.raw);
   }
 
-  private health(req: IncomingMessage, res: ServerResponse): number {
+  private health(res: ServerResponse): number {
     const ready = this.deps.readiness.isReady && !this.draining;
     const reason = this.draining ? "shutting down" : "model server not ready";
-    const body = JSON.stringify(ready ? { status: "ready" } : { status: "unready", reason });
-    res.writeHead(ready ? 200 : 503, {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(body),
-      "cache-control": "no-store",
-    });
-    res.end(req.method === "HEAD" ? undefined : body);
-    return req.method === "HEAD" ? 0 : Buffer.byteLength(body);
+    return reply(res, ready ? 200 : 503, "application/json", JSON.stringify(ready ? { status: "ready" } : { status: "unready", reason }));
   }
 
   /** Answers without forwarding; closes the connection when an unread body would desync it. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { badRequest, sendError } from "./errors";
+import { badRequest, reply, sendError } from "./errors";
 import { hasUnreadBody } from "./framing";
 import { checkTarget } from "./target";
 
@@ -21,18 +21,8 @@ export function createRedirectHandler(
       return;
     }
     const location = origin + checked.target.raw;
-    const body = `Redirecting to ${location}\n`;
-    const headers: Record<string, string | number> = {
-      location,
-      "content-type": "text/plain; charset=utf-8",
-      "content-length": Buffer.byteLength(body),
-      "cache-control": "no-store",
-    };
     // The body is not read here: close instead of draining it, the client resends it to Location.
-    if (unread) headers["connection"] = "close";
-    res.writeHead(308, headers);
-    const head = req.method === "HEAD";
-    res.end(head ? undefined : body);
-    observe(req, 308, head ? 0 : Buffer.byteLength(body));
+    const headers: Record<string, string> = unread ? { location, connection: "close" } : { location };
+    observe(req, 308, reply(res, 308, "text/plain; charset=utf-8", `Redirecting to ${location}\n`, headers));
   };
 }

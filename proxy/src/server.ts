@@ -1,8 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ProxyConfig } from "./config";
-import { ProxyError, badRequest, errorBody } from "./errors";
+import { ProxyError, badRequest, errorBody, reply } from "./errors";
 import { Gateway } from "./gateway";
 import { createLogger, type Logger } from "./log";
 import { Metrics } from "./metrics";
@@ -108,24 +108,21 @@ function closeServer(server: http.Server): Promise<void> {
 function metricsHandler(metrics: Metrics, gateway: Gateway, readiness: UpstreamReadiness) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "").split("?", 1)[0];
-    const reply = (status: number, type: string, body: string): void => {
-      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
-      res.end(req.method === "HEAD" ? undefined : body);
-    };
-    if (req.method !== "GET" && req.method !== "HEAD") return reply(405, "application/json", '{"error":"method not allowed"}');
-    if (path === "/livez") return reply(200, "application/json", '{"status":"alive"}');
+    const answer = (status: number, type: string, body: string): void => void reply(res, status, type, body);
+    if (req.method !== "GET" && req.method !== "HEAD") return answer(405, "application/json", '{"error":"method not allowed"}');
+    if (path === "/livez") return answer(200, "application/json", '{"status":"alive"}');
     if (path === "/readyz") {
       const ready = readiness.isReady && !gateway.isDraining;
-      return reply(ready ? 200 : 503, "application/json", JSON.stringify({ status: ready ? "ready" : "unready" }));
+      return answer(ready ? 200 : 503, "application/json", JSON.stringify({ status: ready ? "ready" : "unready" }));
     }
     if (path === "/metrics") {
       void metrics.registry.metrics().then(
-        (text) => reply(200, metrics.registry.contentType, text),
-        () => reply(500, "application/json", '{"error":"metrics unavailable"}'),
+        (text) => answer(200, metrics.registry.contentType, text),
+        () => answer(500, "application/json", '{"error":"metrics unavailable"}'),
       );
       return;
     }
-    reply(404, "application/json", '{"error":"not found"}');
+    answer(404, "application/json", '{"error":"not found"}');
   };
 }
 
@@ -181,12 +178,6 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
         );
   if (redirectServer !== undefined) hardenServer(redirectServer, config, logger, "redirect");
 
-  const sockets = new Set<Socket>();
-  api.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-
   let port: number;
   let metricsPort: number;
   let redirectPort: number | undefined;
@@ -232,7 +223,6 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
       if (result === "deadline") {
         logger.warn("grace_deadline", { aborted: gateway.inflightCount });
         // Destroying the client sockets aborts their upstream requests too.
-        for (const socket of sockets) socket.destroy();
         api.closeAllConnections();
         redirectServer?.closeAllConnections();
       }
