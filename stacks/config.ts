@@ -1,9 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { EXAMPLE_ADMIN_ARN, adminArnsProblems } from "../infra/aws/arns";
+import { KEY_NAME_PATTERN } from "../proxy/src/keys/format";
 import {
+  ApiKeySetting,
+  AutoscalingSettings,
   AwsSettings,
   ContainerResources,
-  GpuPoolSettings,
+  GpuCapacityType,
+  NodeCounts,
   Settings,
   Target,
   TlsSettings,
@@ -26,6 +30,12 @@ export const DEFAULT_KUBERNETES_VERSION = "1.36";
 /** Fits a g6.xlarge / g5.xlarge (4 vCPU, 16 GiB) beside the proxy and the node's daemons. */
 export const DEFAULT_VLLM_RESOURCES: ContainerResources = { cpu: "3", memory: "12Gi" };
 export const DEFAULT_PROXY_RESOURCES: ContainerResources = { cpu: "250m", memory: "256Mi" };
+export const DEFAULT_GATEWAY_RESOURCES: ContainerResources = { cpu: "500m", memory: "256Mi" };
+/** One key named `default`: the seed's single token. */
+export const DEFAULT_API_KEYS: readonly ApiKeySetting[] = [{ name: "default", generation: 0 }];
+/** Spot first; Karpenter falls back to on-demand by itself when both are allowed. */
+export const DEFAULT_GPU_CAPACITY_TYPES: readonly GpuCapacityType[] = ["spot", "on-demand"];
+export const DEFAULT_SYSTEM_NODES: NodeCounts = { min: 2, desired: 2, max: 3 };
 
 /** Reads raw config values; injected so that config errors are tested without the Pulumi engine. */
 export interface ConfigReader {
@@ -60,7 +70,6 @@ export const CONFIG_KEYS: readonly string[] = [
   "createNamespace",
   "model",
   "hfToken",
-  "replicas",
   "gpusPerReplica",
   "vllmImage",
   "vllmArgs",
@@ -70,18 +79,29 @@ export const CONFIG_KEYS: readonly string[] = [
   "certificateArn",
   "hostedZoneId",
   "allowedCidrs",
-  "tokenCount",
-  "firstTokenId",
+  "apiKeys",
+  "internalTokenGeneration",
+  "gatewayReplicas",
+  "gatewayResources",
+  "coldStartTimeoutSeconds",
+  "minReplicas",
+  "maxReplicas",
+  "targetPerReplica",
+  "scaleDownStabilizationSeconds",
+  "scaleToZeroAfterSeconds",
+  "pollingIntervalSeconds",
+  "installKeda",
+  "installMonitoring",
+  "prometheusUrl",
   "nodeSelector",
   "tolerations",
   "vllmResources",
   "proxyResources",
   "modelCacheGiB",
   "gpuInstanceTypes",
-  "gpuCapacityType",
-  "gpuNodes",
+  "gpuCapacityTypes",
+  "maxGpus",
   "gpuDiskGiB",
-  "gpuPools",
   "kubernetesVersion",
   "clusterAdminArns",
   "vpcId",
@@ -89,6 +109,7 @@ export const CONFIG_KEYS: readonly string[] = [
   "privateSubnetIds",
   "natGateways",
   "systemInstanceType",
+  "systemNodes",
 ];
 
 /** Keys whose value is an object or a list of objects: Pulumi.yaml cannot declare a type for them. */
@@ -97,9 +118,29 @@ export const OBJECT_CONFIG_KEYS: readonly string[] = [
   "tolerations",
   "vllmResources",
   "proxyResources",
-  "gpuNodes",
-  "gpuPools",
+  "gatewayResources",
+  "apiKeys",
+  "systemNodes",
 ];
+
+/** Keys an earlier version read, and what to write instead; setting one is an error. */
+export const REMOVED_CONFIG_KEYS: Readonly<Record<string, string>> = {
+  replicas:
+    "was replaced by minReplicas and maxReplicas. For a fixed count write both to the same number, e.g. minReplicas: 2 and maxReplicas: 2; " +
+    "for autoscaling, e.g. minReplicas: 1 and maxReplicas: 4",
+  tokenCount:
+    'was replaced by apiKeys, one named key per user or app, e.g. apiKeys: [{ name: "alice" }, { name: "ci-bot" }]. ' +
+    "The old tokens stop working; the new keys are in: pulumi stack output apiKeys --show-secrets",
+  firstTokenId:
+    'was replaced by apiKeys: to replace one key, raise its generation, e.g. apiKeys: [{ name: "alice", generation: 1 }]; ' +
+    "to revoke one, remove its name. The new keys are in: pulumi stack output apiKeys --show-secrets",
+  gpuPools:
+    'was replaced by gpuCapacityTypes and maxGpus: GPU nodes are launched on demand, spot first with on-demand as the fallback, e.g. gpuCapacityTypes: ["spot", "on-demand"] and maxGpus: 3',
+  gpuNodes:
+    "was replaced by maxGpus (the most GPUs the stack may run) and minReplicas/maxReplicas: GPU nodes are launched on demand, e.g. maxGpus: 3",
+  gpuCapacityType:
+    'was replaced by gpuCapacityTypes, a list, e.g. gpuCapacityTypes: ["on-demand"] (ON_DEMAND) or ["spot", "on-demand"] (spot, falling back to on-demand)',
+};
 
 /** vLLM flags the program sets itself; a second copy in `vllmArgs` would break the sidecar wiring. */
 const RESERVED_VLLM_FLAGS: Readonly<Record<string, string>> = {
@@ -108,7 +149,7 @@ const RESERVED_VLLM_FLAGS: Readonly<Record<string, string>> = {
   "--tensor-parallel-size": "it follows `gpusPerReplica`",
   "-tp": "it follows `gpusPerReplica`",
   "--model": "set the `model` key instead",
-  "--api-key": "the auth proxy checks tokens; set `tokenCount` instead",
+  "--api-key": "the auth proxy checks keys; set `apiKeys` instead",
   "--uds": "the proxy reaches vLLM over TCP on 127.0.0.1:8000",
 };
 
@@ -232,8 +273,10 @@ function shapeExample(key: string): string {
     tolerations: '[{ key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule" }]',
     vllmResources: '{ cpu: "3", memory: "12Gi" }',
     proxyResources: '{ cpu: "250m", memory: "256Mi" }',
-    gpuNodes: "{ min: 2, desired: 2, max: 3 }",
-    gpuPools: '[{ name: "spot", capacityType: "SPOT" }, { name: "ondemand", desiredSize: 0 }]',
+    gatewayResources: '{ cpu: "500m", memory: "256Mi" }',
+    systemNodes: "{ min: 2, desired: 2, max: 3 }",
+    apiKeys: '[{ name: "alice" }, { name: "ci-bot", rpm: 60 }]',
+    gpuCapacityTypes: '["spot", "on-demand"]',
     clusterAdminArns: `["${EXAMPLE_ADMIN_ARN}"]`,
   };
   return examples[key] ?? "a YAML value";
@@ -405,21 +448,14 @@ function parseTls(r: Reader, target: Target): TlsSettings | undefined {
   };
 }
 
-interface NodeCounts {
-  readonly min: number;
-  readonly desired: number;
-  readonly max: number;
-}
-
-function parseGpuNodes(r: Reader, replicas: number): NodeCounts {
-  // One node per replica, and one spare so that a rolling update can surge a pod.
-  const fallback: NodeCounts = { min: replicas, desired: replicas, max: replicas + 1 };
-  const parsed = r.json("gpuNodes", "an object with min, desired and max");
+/** `{min, desired, max}` node counts, each a whole number from 0 to 100, in order and max >= 1. */
+function parseNodeCounts(r: Reader, key: string, fallback: NodeCounts): NodeCounts {
+  const parsed = r.json(key, "an object with min, desired and max");
   if (parsed === undefined) {
     return fallback;
   }
   if (!isRecord(parsed)) {
-    r.problem("gpuNodes", `expected an object with min, desired and max, e.g. ${shapeExample("gpuNodes")}.`);
+    r.problem(key, `expected an object with min, desired and max, e.g. ${shapeExample(key)}.`);
     return fallback;
   }
   const field = (name: keyof NodeCounts): number => {
@@ -428,104 +464,121 @@ function parseGpuNodes(r: Reader, replicas: number): NodeCounts {
       return fallback[name];
     }
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 100) {
-      r.problem("gpuNodes", `${name} "${String(v)}" is not a whole number from 0 to 100, e.g. ${shapeExample("gpuNodes")}.`);
+      r.problem(key, `${name} "${String(v)}" is not a whole number from 0 to 100, e.g. ${shapeExample(key)}.`);
       return fallback[name];
     }
     return v;
   };
   const counts = { min: field("min"), desired: field("desired"), max: field("max") };
   if (!(counts.min <= counts.desired && counts.desired <= counts.max) || counts.max < 1) {
-    r.problem("gpuNodes", `needs min <= desired <= max and max >= 1 (got min ${counts.min}, desired ${counts.desired}, max ${counts.max}).`);
+    r.problem(key, `needs min <= desired <= max and max >= 1 (got min ${counts.min}, desired ${counts.desired}, max ${counts.max}).`);
     return fallback;
   }
   return counts;
 }
 
-function parseGpuPools(r: Reader, base: GpuPoolSettings): readonly GpuPoolSettings[] {
-  const parsed = r.json("gpuPools", "a list of node pools");
+const LIMIT_FIELDS = ["rpm", "tpm", "concurrency"] as const;
+
+function parseApiKeys(r: Reader): readonly ApiKeySetting[] {
+  const parsed = r.json("apiKeys", "a list of keys");
   if (parsed === undefined) {
-    return [base];
+    return DEFAULT_API_KEYS;
   }
   if (!Array.isArray(parsed) || parsed.length === 0) {
-    r.problem("gpuPools", `expected a non-empty list of node pools, e.g. ${shapeExample("gpuPools")}.`);
-    return [base];
+    r.problem("apiKeys", `expected a non-empty list of named keys, e.g. ${shapeExample("apiKeys")}.`);
+    return DEFAULT_API_KEYS;
   }
-  const allowed = new Set(["name", "instanceTypes", "capacityType", "minSize", "desiredSize", "maxSize", "diskGiB"]);
-  const pools: GpuPoolSettings[] = [];
+  const allowed = new Set(["name", "generation", ...LIMIT_FIELDS]);
+  const keys: ApiKeySetting[] = [];
   const names = new Set<string>();
   parsed.forEach((item: unknown, i: number) => {
-    const where = `pool ${i + 1}`;
+    const where = `key ${i + 1}`;
     if (!isRecord(item)) {
-      r.problem("gpuPools", `${where} is not an object, e.g. ${shapeExample("gpuPools")}.`);
+      r.problem("apiKeys", `${where} is not an object, e.g. ${shapeExample("apiKeys")}.`);
       return;
     }
     const unknown = Object.keys(item).filter((k) => !allowed.has(k));
     if (unknown.length > 0) {
-      r.problem("gpuPools", `${where} has unknown field ${unknown.join(", ")}. Fields: ${[...allowed].join(", ")}.`);
+      r.problem("apiKeys", `${where} has unknown field ${unknown.join(", ")}. Fields: ${[...allowed].join(", ")}.`);
     }
     const name = item.name;
-    if (typeof name !== "string" || !/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/.test(name) || names.has(name)) {
-      r.problem("gpuPools", `${where} needs a unique name of lowercase letters, digits and dashes (at most 32), e.g. "spot".`);
+    if (typeof name !== "string" || !KEY_NAME_PATTERN.test(name)) {
+      r.problem("apiKeys", `${where} needs a name of lowercase letters, digits and dashes (at most 32), e.g. "alice".`);
+      return;
+    }
+    if (names.has(name)) {
+      r.problem("apiKeys", `${where} repeats the name "${name}". Give each key its own name.`);
       return;
     }
     names.add(name);
-    const instanceTypes = item.instanceTypes ?? base.instanceTypes;
-    if (!Array.isArray(instanceTypes) || instanceTypes.length === 0 || !instanceTypes.every((t) => typeof t === "string" && INSTANCE_TYPE.test(t))) {
-      r.problem("gpuPools", `${where} (${name}) instanceTypes must be a list of EC2 instance types, e.g. ["g6.xlarge"].`);
-      return;
-    }
-    const capacityType = item.capacityType ?? base.capacityType;
-    if (capacityType !== "ON_DEMAND" && capacityType !== "SPOT") {
-      r.problem("gpuPools", `${where} (${name}) capacityType "${String(capacityType)}" is not allowed. Write ON_DEMAND or SPOT.`);
-      return;
-    }
-    // Pools after the first are fallbacks: empty unless the config says otherwise.
-    const first = i === 0;
-    const size = (field: "minSize" | "desiredSize" | "maxSize" | "diskGiB", fallback: number, min: number): number | undefined => {
-      const v = item[field] ?? fallback;
-      if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > 16384) {
-        r.problem("gpuPools", `${where} (${name}) ${field} "${String(v)}" must be a whole number of at least ${min}.`);
+    const whole = (field: string, v: unknown, min: number): number | undefined => {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
+        r.problem("apiKeys", `${where} (${name}) ${field} "${String(v)}" must be a whole number of at least ${min}.`);
         return undefined;
       }
       return v;
     };
-    const minSize = size("minSize", first ? base.minSize : 0, 0);
-    const desiredSize = size("desiredSize", first ? base.desiredSize : 0, 0);
-    const maxSize = size("maxSize", base.maxSize, 1);
-    const diskGiB = size("diskGiB", base.diskGiB, 20);
-    if (minSize === undefined || desiredSize === undefined || maxSize === undefined || diskGiB === undefined) {
-      return;
+    const generation = item.generation === undefined ? 0 : (whole("generation", item.generation, 0) ?? 0);
+    const limits: { rpm?: number; tpm?: number; concurrency?: number } = {};
+    for (const field of LIMIT_FIELDS) {
+      if (item[field] !== undefined) {
+        const v = whole(field, item[field], 1);
+        if (v !== undefined) limits[field] = v;
+      }
     }
-    if (!(minSize <= desiredSize && desiredSize <= maxSize)) {
-      r.problem("gpuPools", `${where} (${name}) needs minSize <= desiredSize <= maxSize (got ${minSize}, ${desiredSize}, ${maxSize}).`);
-      return;
-    }
-    pools.push({ name, instanceTypes: instanceTypes as string[], capacityType, minSize, desiredSize, maxSize, diskGiB });
+    keys.push({ name, generation, ...limits });
   });
-  return pools.length > 0 ? pools : [base];
+  return keys.length > 0 ? keys : DEFAULT_API_KEYS;
 }
 
-function parseAws(r: Reader, source: ConfigReader, replicas: number, modelCacheGiB: number, target: Target): AwsSettings {
-  const instanceTypes = r.stringList("gpuInstanceTypes", DEFAULT_GPU_INSTANCE_TYPES);
-  if (instanceTypes.length === 0 || !instanceTypes.every((t) => INSTANCE_TYPE.test(t))) {
+function parseAutoscaling(r: Reader): AutoscalingSettings {
+  const minReplicas = r.integer("minReplicas", 1, 0, 100, "1");
+  const maxReplicas = r.integer("maxReplicas", Math.max(2, minReplicas), 1, 100, "2");
+  if (maxReplicas < Math.max(1, minReplicas)) {
+    r.problem("maxReplicas", `${maxReplicas} is less than minReplicas (${minReplicas}). Write at least ${Math.max(1, minReplicas)}.`);
+  }
+  return {
+    minReplicas,
+    maxReplicas,
+    targetPerReplica: r.integer("targetPerReplica", 16, 1, 10000, "16"),
+    scaleDownStabilizationSeconds: r.integer("scaleDownStabilizationSeconds", 300, 0, 86400, "300"),
+    scaleToZeroAfterSeconds: r.integer("scaleToZeroAfterSeconds", 900, 0, 86400, "900"),
+    pollingIntervalSeconds: r.integer("pollingIntervalSeconds", 10, 1, 3600, "10"),
+  };
+}
+
+function parseCapacityTypes(r: Reader): readonly GpuCapacityType[] {
+  const list = r.stringList("gpuCapacityTypes", DEFAULT_GPU_CAPACITY_TYPES);
+  const bad = list.filter((t) => t !== "spot" && t !== "on-demand");
+  if (list.length === 0 || bad.length > 0 || new Set(list).size !== list.length) {
+    r.problem("gpuCapacityTypes", `expected spot, on-demand or both, each once, e.g. ${shapeExample("gpuCapacityTypes")}.`);
+    return DEFAULT_GPU_CAPACITY_TYPES;
+  }
+  return list as GpuCapacityType[];
+}
+
+function parseAws(r: Reader, source: ConfigReader, autoscaling: AutoscalingSettings, gpusPerReplica: number, modelCacheGiB: number, target: Target): AwsSettings {
+  const gpuInstanceTypes = r.stringList("gpuInstanceTypes", DEFAULT_GPU_INSTANCE_TYPES);
+  if (gpuInstanceTypes.length === 0 || !gpuInstanceTypes.every((t) => INSTANCE_TYPE.test(t))) {
     r.problem("gpuInstanceTypes", `expected EC2 instance types such as ${shapeExample("gpuInstanceTypes")}.`);
   }
-  const capacityType = r.oneOf("gpuCapacityType", ["ON_DEMAND", "SPOT"] as const, "ON_DEMAND");
-  const nodes = parseGpuNodes(r, replicas);
-  const diskGiB = r.integer("gpuDiskGiB", 100, 20, 16384, "100");
-  if (target === "aws" && diskGiB < modelCacheGiB + 30) {
-    r.problem("gpuDiskGiB", `${diskGiB} GiB leaves no room for the vLLM image (about 30 GiB) beside modelCacheGiB (${modelCacheGiB} GiB). Write at least ${modelCacheGiB + 30}.`);
+  const gpuCapacityTypes = parseCapacityTypes(r);
+  // Room for every replica plus the surge pod of a rolling update.
+  const neededGpus = (autoscaling.maxReplicas + 1) * gpusPerReplica;
+  // 0 (Pulumi.yaml's default) means just enough.
+  const configuredGpus = r.integer("maxGpus", 0, 0, 10000, String(Math.max(neededGpus, 3)));
+  const maxGpus = configuredGpus === 0 ? neededGpus : configuredGpus;
+  if (target === "aws" && maxGpus < neededGpus) {
+    r.problem(
+      "maxGpus",
+      `${maxGpus} leaves no room for maxReplicas (${autoscaling.maxReplicas}) plus the surge pod of a rolling update at ${gpusPerReplica} GPU(s) each. Write at least ${neededGpus}.`,
+    );
   }
-  const base: GpuPoolSettings = {
-    name: "gpu",
-    instanceTypes: instanceTypes.length > 0 ? instanceTypes : DEFAULT_GPU_INSTANCE_TYPES,
-    capacityType,
-    minSize: nodes.min,
-    desiredSize: nodes.desired,
-    maxSize: nodes.max,
-    diskGiB,
-  };
-  const gpuPools = parseGpuPools(r, base);
+  const gpuDiskGiB = r.integer("gpuDiskGiB", 100, 20, 16384, "100");
+  if (target === "aws" && gpuDiskGiB < modelCacheGiB + 30) {
+    r.problem("gpuDiskGiB", `${gpuDiskGiB} GiB leaves no room for the vLLM image (about 30 GiB) beside modelCacheGiB (${modelCacheGiB} GiB). Write at least ${modelCacheGiB + 30}.`);
+  }
+  const systemNodes = parseNodeCounts(r, "systemNodes", DEFAULT_SYSTEM_NODES);
 
   const kubernetesVersion = r.string("kubernetesVersion", DEFAULT_KUBERNETES_VERSION);
   if (!/^1\.\d{2}$/.test(kubernetesVersion)) {
@@ -570,7 +623,11 @@ function parseAws(r: Reader, source: ConfigReader, replicas: number, modelCacheG
     ...(region !== undefined ? { region } : {}),
     kubernetesVersion,
     clusterAdminArns,
-    gpuPools,
+    gpuInstanceTypes: gpuInstanceTypes.length > 0 ? gpuInstanceTypes : DEFAULT_GPU_INSTANCE_TYPES,
+    gpuCapacityTypes,
+    maxGpus,
+    gpuDiskGiB,
+    systemNodes,
     ...(useOwnNetwork ? { vpcId, publicSubnetIds, privateSubnetIds } : {}),
     natGateways,
     systemInstanceType,
@@ -580,6 +637,11 @@ function parseAws(r: Reader, source: ConfigReader, replicas: number, modelCacheG
 /** Turns raw config into validated `Settings`, or throws one `ConfigError` listing every problem. */
 export function parseSettings(read: ConfigReader): Settings {
   const r = new Reader(read);
+  for (const [key, instead] of Object.entries(REMOVED_CONFIG_KEYS)) {
+    if (r.raw(key) !== undefined) {
+      r.problem(key, `${instead}.`);
+    }
+  }
   const target = r.oneOf("target", ["aws", "existing"] as const, "aws");
 
   const namespace = r.string("namespace", "vllm");
@@ -594,7 +656,6 @@ export function parseSettings(read: ConfigReader): Settings {
   }
   const hfToken = r.secret("hfToken");
 
-  const replicas = r.integer("replicas", 2, 1, 100, "2");
   const gpusPerReplica = r.integer("gpusPerReplica", 1, 0, 8, "1");
   if (gpusPerReplica === 0 && target === "aws") {
     r.problem("gpusPerReplica", "0 (CPU only) is allowed only on target existing; the aws target runs vLLM on GPU nodes. Write 1 or more.");
@@ -639,8 +700,6 @@ export function parseSettings(read: ConfigReader): Settings {
     r.problem("allowedCidrs", `${badCidrs.map((c) => `"${c}"`).join(", ")} ${badCidrs.length === 1 ? "is not a CIDR block" : "are not CIDR blocks"}. Write e.g. ${shapeExample("allowedCidrs")}.`);
   }
 
-  const tokenCount = r.integer("tokenCount", 1, 1, 20, "2 while rotating");
-  const firstTokenId = r.integer("firstTokenId", 0, 0, 100000, "1 after retiring token 0");
 
   const kubeconfig = r.secret("kubeconfig");
   const kubeContext = r.string("kubeContext");
@@ -651,7 +710,26 @@ export function parseSettings(read: ConfigReader): Settings {
   const proxyResources = parseResources(r, "proxyResources", DEFAULT_PROXY_RESOURCES);
   const modelCacheGiB = r.integer("modelCacheGiB", 40, 1, 4096, "40");
 
-  const aws = parseAws(r, read, replicas, modelCacheGiB, target);
+  const apiKeys = parseApiKeys(r);
+  const internalTokenGeneration = r.integer("internalTokenGeneration", 0, 0, 100000, "1");
+  const gatewayReplicas = r.integer("gatewayReplicas", 2, 1, 20, "2");
+  const gatewayResources = parseResources(r, "gatewayResources", DEFAULT_GATEWAY_RESOURCES);
+  const coldStartTimeoutSeconds = r.integer("coldStartTimeoutSeconds", 600, 30, 3600, "600");
+  const autoscaling = parseAutoscaling(r);
+  const installKeda = r.boolean("installKeda", true);
+  const installMonitoring = r.boolean("installMonitoring", true);
+  const prometheusUrl = r.string("prometheusUrl");
+  if (prometheusUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(prometheusUrl)) {
+    r.problem("prometheusUrl", `"${prometheusUrl}" is not an http(s) URL. Write e.g. http://prometheus-operated.monitoring.svc:9090.`);
+  }
+  if (prometheusUrl === undefined && !installMonitoring && autoscaling.minReplicas !== autoscaling.maxReplicas) {
+    r.problem(
+      "prometheusUrl",
+      "is required when installMonitoring is false and autoscaling is on (minReplicas differs from maxReplicas). Write the Prometheus KEDA should query, e.g. http://prometheus-operated.monitoring.svc:9090, or set minReplicas equal to maxReplicas.",
+    );
+  }
+
+  const aws = parseAws(r, read, autoscaling, gpusPerReplica, modelCacheGiB, target);
 
   if (r.problems.length > 0) {
     throw new ConfigError(r.problems);
@@ -662,7 +740,6 @@ export function parseSettings(read: ConfigReader): Settings {
     createNamespace,
     model,
     ...(hfToken !== undefined ? { hfToken } : {}),
-    replicas,
     gpusPerReplica,
     vllmImage,
     vllmArgs,
@@ -670,8 +747,6 @@ export function parseSettings(read: ConfigReader): Settings {
     ...(proxyRegistry !== undefined ? { proxyRegistry } : {}),
     ...(tls !== undefined ? { tls } : {}),
     allowedCidrs,
-    tokenCount,
-    firstTokenId,
     ...(kubeconfig !== undefined ? { kubeconfig } : {}),
     ...(kubeContext !== undefined ? { kubeContext } : {}),
     nodeSelector,
@@ -679,6 +754,15 @@ export function parseSettings(read: ConfigReader): Settings {
     vllmResources,
     proxyResources,
     modelCacheGiB,
+    apiKeys,
+    internalTokenGeneration,
+    gatewayReplicas,
+    gatewayResources,
+    coldStartTimeoutSeconds,
+    autoscaling,
+    installKeda,
+    installMonitoring,
+    ...(prometheusUrl !== undefined ? { prometheusUrl } : {}),
     aws,
   };
 }

@@ -86,23 +86,25 @@ describe("Pulumi.dev.yaml", () => {
   });
 });
 
-describe("README", () => {
-  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
-  const section = (name: string) => {
-    const match = new RegExp(`<!-- section:${name} -->([\\s\\S]*?)<!-- /section:${name} -->`).exec(readme);
-    if (!match) throw new Error(`README has no ${name} section`);
-    return match[1];
-  };
+/** The text between `<!-- section:name -->` markers of a Markdown file. */
+function sectionOf(file: string, name: string): string {
+  const text = fs.readFileSync(path.join(ROOT, file), "utf8");
+  const match = new RegExp(`<!-- section:${name} -->([\\s\\S]*?)<!-- /section:${name} -->`).exec(text);
+  if (!match) throw new Error(`${file} has no ${name} section`);
+  return match[1];
+}
+
+describe("docs/configuration.md", () => {
+  const config = sectionOf("docs/configuration.md", "config");
 
   test("the configuration table documents every key the program reads", () => {
-    const config = section("config");
     for (const key of CONFIG_KEYS) {
       expect([key, config.includes(`\`${key}\``)]).toEqual([key, true]);
     }
   });
 
-  test("both gpuDiskGiB rows name the data volume, not the root volume", () => {
-    const rows = [section("config"), section("aws")].map((text) => text.split("\n").find((l) => /^\| `(vllm-auth:)?gpuDiskGiB`/.test(l)) ?? "");
+  test("the gpuDiskGiB rows name the data volume, not the root volume", () => {
+    const rows = [config, sectionOf("README.md", "aws")].map((text) => text.split("\n").find((l) => /^\| `(vllm-auth:)?gpuDiskGiB`/.test(l)) ?? "");
     for (const row of rows) {
       expect(row).toContain(`\`${BOTTLEROCKET_DATA_DEVICE}\``);
       expect(row).toContain("data volume");
@@ -111,13 +113,17 @@ describe("README", () => {
   });
 
   test("the configuration table's defaults match the program's for the scalar keys", () => {
-    const config = section("config");
     for (const [key, decl] of Object.entries(project.config)) {
       if (decl.type === "array" || decl.default === "") continue;
       const row = config.split("\n").find((l) => l.startsWith(`| \`${key}\``));
       expect([key, row?.includes(`\`${String(decl.default)}\``)]).toEqual([key, true]);
     }
   });
+
+});
+
+describe("README", () => {
+  const section = (name: string) => sectionOf("README.md", name);
 
   test("the outputs table documents every stack output, and only those", () => {
     const program = fs.readFileSync(path.join(ROOT, project.main), "utf8");
@@ -136,15 +142,22 @@ describe("README", () => {
     expect(usage).toContain('-H "Authorization: Bearer $TOKEN"');
   });
 
-  test("the CPU trial's stack file is a valid existing-target config", () => {
+  test("the CPU trial's stack file is a valid existing-target config, once a removed replicas key is rewritten as its error says", () => {
     const existing = section("existing");
     const stackYaml = /cat > Pulumi\.kind\.yaml <<'EOF'\n([\s\S]*?)\nEOF/.exec(existing)![1];
     const stack = YAML.parse(stackYaml) as { config: Record<string, unknown> };
     const values: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(stack.config)) values[k.replace(`${CONFIG_NAMESPACE}:`, "")] = v;
+    if (values.replicas !== undefined) {
+      expect(() => parseSettings(fakeReader(values))).toThrow(
+        /^Invalid configuration \(1 problem\):\n  - vllm-auth:replicas: was replaced by minReplicas and maxReplicas\. For a fixed count write both to the same number/,
+      );
+      values.minReplicas = values.maxReplicas = values.replicas;
+      delete values.replicas;
+    }
     const reader = fakeReader(values);
     const settings = parseSettings(reader);
-    expect(settings).toMatchObject({ target: "existing", gpusPerReplica: 0, model: "facebook/opt-125m", replicas: 1 });
+    expect(settings).toMatchObject({ target: "existing", gpusPerReplica: 0, model: "facebook/opt-125m", autoscaling: { minReplicas: 1, maxReplicas: 1 } });
     // A CPU build of vLLM and a public model: nothing to warn about.
     expect(settingsWarnings(settings, reader)).toEqual([]);
   });

@@ -28,7 +28,7 @@ describe("readStackConfig", () => {
       stackFile,
       [
         "config:",
-        "  vllm-auth:replicas: 3",
+        "  vllm-auth:maxReplicas: 3",
         "  vllm-auth:vllmArgs: [\"--max-model-len\", \"2048\"]",
         "  vllm-auth:hfToken:",
         "    secure: AAABAHNlY3JldA==",
@@ -36,7 +36,7 @@ describe("readStackConfig", () => {
       ].join("\n"),
     );
     const config = readStackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
-    expect(config.values["vllm-auth:replicas"]).toBe("3");
+    expect(config.values["vllm-auth:maxReplicas"]).toBe("3");
     expect(config.values["vllm-auth:vllmArgs"]).toBe('["--max-model-len","2048"]');
     expect(config.values["vllm-auth:hfToken"]).toBe(REDACTED);
     expect(config.secretKeys).toEqual(["vllm-auth:hfToken"]);
