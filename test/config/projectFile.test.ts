@@ -2,7 +2,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { BOTTLEROCKET_DATA_DEVICE, dataVolume } from "../../infra/aws/gpuNodePool";
-import { CONFIG_KEYS, CONFIG_NAMESPACE, OBJECT_CONFIG_KEYS, parseSettings, settingsWarnings } from "../../stacks/config";
+import { CONFIG_KEYS, CONFIG_NAMESPACE, REMOVED_CONFIG_KEYS, parseSettings, settingsWarnings } from "../../stacks/config";
+import { OBJECT_CONFIG_KEYS, PROJECT_MARKER, generatedFiles, regenerateDocs, regenerateProjectFile } from "../../stacks/configReference";
 import { readStackConfig } from "../../stacks/render";
 import { fakeReader } from "./fakeReader";
 
@@ -94,32 +95,64 @@ function sectionOf(file: string, name: string): string {
   return match[1];
 }
 
+describe("generated from the schema", () => {
+  test.each(generatedFiles(ROOT).map((f) => [f.file, f] as const))("%s is up to date (npm run gen:config writes it)", (_file, f) => {
+    expect(f.current).toBe(f.generated);
+  });
+
+  test("a hand edit of Pulumi.yaml's config block is undone by the generator, and the part above it is kept", () => {
+    const tampered = projectText.replace(/  gatewayReplicas:\n    type: integer\n    default: 2/, "  gatewayReplicas:\n    type: integer\n    default: 3");
+    expect(tampered).not.toBe(projectText);
+    expect(regenerateProjectFile(tampered)).toBe(projectText);
+    const withBackend = projectText.replace("main: stacks/index.ts\n", "main: stacks/index.ts\nbackend:\n  url: file://~\n");
+    expect(regenerateProjectFile(withBackend)).toBe(withBackend);
+    expect(projectText).toContain(PROJECT_MARKER);
+  });
+
+  test("a hand edit of the reference table is undone by the generator", () => {
+    const docs = fs.readFileSync(path.join(ROOT, "docs/configuration.md"), "utf8");
+    const tampered = docs.replace("| `gatewayReplicas` | integer, 1 to 20 | `2` |", "| `gatewayReplicas` | integer, 1 to 20 | `3` |");
+    expect(tampered).not.toBe(docs);
+    expect(regenerateDocs(tampered)).toBe(docs);
+    expect(() => regenerateDocs("# no markers\n")).toThrow("docs/configuration.md has no <!-- generated:keys --> section");
+  });
+});
+
 describe("docs/configuration.md", () => {
-  const config = sectionOf("docs/configuration.md", "config");
+  const docs = fs.readFileSync(path.join(ROOT, "docs/configuration.md"), "utf8");
+  const keysTable = /<!-- generated:keys -->([\s\S]*?)<!-- \/generated:keys -->/.exec(docs)?.[1] ?? "";
+  const row = (key: string) => keysTable.split("\n").find((l) => l.startsWith(`| \`${key}\``)) ?? "";
 
-  test("the configuration table documents every key the program reads", () => {
+  test("documents every key the program reads, with its type, default, target and an example", () => {
     for (const key of CONFIG_KEYS) {
-      expect([key, config.includes(`\`${key}\``)]).toEqual([key, true]);
+      expect([key, row(key).split(" | ").length]).toEqual([key, 6]);
+    }
+    expect(row("maxReplicas")).toBe(
+      "| `maxReplicas` | integer, 1 to 100 | `2` | both | Most vLLM replicas, at least max(1, minReplicas); equal to minReplicas turns autoscaling off. | `4` |",
+    );
+    expect(row("hfToken")).toMatch(/^\| `hfToken` \(secret\) \| string \| unset \|/);
+    expect(row("gpuCapacityTypes")).toContain("| list of `spot`, `on-demand` | `[\"spot\", \"on-demand\"]` | aws |");
+  });
+
+  test("lists every removed key with what to write instead", () => {
+    for (const key of Object.keys(REMOVED_CONFIG_KEYS)) expect(docs).toMatch(new RegExp(`^\\| \`${key}\` \\| `, "m"));
+  });
+
+  test("the gpuDiskGiB rows (here and in the README's aws section) name the data volume, not the root volume", () => {
+    expect(row("gpuDiskGiB")).toContain(`data volume (${BOTTLEROCKET_DATA_DEVICE})`);
+    const readmeRow = sectionOf("README.md", "aws").split("\n").find((l) => /^\| `(vllm-auth:)?gpuDiskGiB`/.test(l)) ?? "";
+    for (const text of [row("gpuDiskGiB"), readmeRow]) {
+      expect(text).toContain(BOTTLEROCKET_DATA_DEVICE);
+      expect(text).not.toMatch(/root volume|disk of each/i);
     }
   });
 
-  test("the gpuDiskGiB rows name the data volume, not the root volume", () => {
-    const rows = [config, sectionOf("README.md", "aws")].map((text) => text.split("\n").find((l) => /^\| `(vllm-auth:)?gpuDiskGiB`/.test(l)) ?? "");
-    for (const row of rows) {
-      expect(row).toContain(`\`${BOTTLEROCKET_DATA_DEVICE}\``);
-      expect(row).toContain("data volume");
-      expect(row).not.toMatch(/root volume|disk of each/i);
-    }
+  test("says why IPv6 source ranges are refused, and states the driver the pinned vLLM image needs and the CUDA 12 way out", () => {
+    expect(docs).toContain("unsupported v6 cidr ... when lb is not dualstack");
+    expect(docs).toContain("driver 580 or newer");
+    expect(docs).toContain("`vllm/vllm-openai:v0.29.0-cu129`");
+    expect(docs).not.toMatch(/IPv4 or IPv6 CIDRs/);
   });
-
-  test("the configuration table's defaults match the program's for the scalar keys", () => {
-    for (const [key, decl] of Object.entries(project.config)) {
-      if (decl.type === "array" || decl.default === "") continue;
-      const row = config.split("\n").find((l) => l.startsWith(`| \`${key}\``));
-      expect([key, row?.includes(`\`${String(decl.default)}\``)]).toEqual([key, true]);
-    }
-  });
-
 });
 
 describe("README", () => {
