@@ -70,10 +70,11 @@ export function unknownKeyProblem(key: string): string {
   const removed = REMOVED_CONFIG_KEYS[key];
   if (removed !== undefined) return `${removed.instead}.`;
   const nearest = closest(key, [...CONFIG_KEYS, ...Object.keys(REMOVED_CONFIG_KEYS)]);
-  const hint = nearest === undefined ? "" : REMOVED_CONFIG_KEYS[nearest];
   if (nearest === undefined) return "is not a key this program reads. The keys are listed in docs/configuration.md.";
-  if (hint === "") return `is not a key this program reads. Did you mean ${CONFIG_NAMESPACE}:${nearest}?`;
-  return `is not a key this program reads. Did you mean ${hint.replacedBy.map((k) => `${CONFIG_NAMESPACE}:${k}`).join(" or ")}? (${nearest} ${hint.instead}.)`;
+  const replaced = REMOVED_CONFIG_KEYS[nearest];
+  if (replaced === undefined) return `is not a key this program reads. Did you mean ${CONFIG_NAMESPACE}:${nearest}?`;
+  const instead = replaced.replacedBy.map((k) => `${CONFIG_NAMESPACE}:${k}`).join(" or ");
+  return `is not a key this program reads. Did you mean ${instead}? (${nearest} ${replaced.instead}.)`;
 }
 
 /** One problem, placed by the key it concerns so that the list reads in the reference page's order. */

@@ -290,6 +290,59 @@ describe("config errors name the key and say what to write instead", () => {
     expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(message)]));
   });
 
+  test("V100 instance types are refused for the pinned CUDA 13 vLLM image, with the reason and what to pick", () => {
+    expect(problemsOf({ gpuInstanceTypes: ["g6.xlarge", "p3.2xlarge", "p3dn.24xlarge"] })).toEqual([
+      'vllm-auth:gpuInstanceTypes: "p3.2xlarge" has V100 (Volta) GPUs, which vllm/vllm-openai:v0.29.0 cannot run on: it is a CUDA 13 build, CUDA 13 dropped Volta, ' +
+        "and the -cu129 variant's PyTorch dropped it too. Pick a Turing or newer GPU, e.g. g6.xlarge (L4), g5.xlarge (A10G) or g4dn.xlarge (T4).",
+      expect.stringMatching(/^vllm-auth:gpuInstanceTypes: "p3dn\.24xlarge" has V100 \(Volta\) GPUs/),
+    ]);
+    expect(problemsOf({ gpuInstanceTypes: ["p3.2xlarge"], vllmImage: "vllm/vllm-openai:v0.29.0-cu129" })).toEqual([
+      expect.stringMatching(/^vllm-auth:gpuInstanceTypes: "p3\.2xlarge" has V100 \(Volta\) GPUs, which vllm\/vllm-openai:v0\.29\.0-cu129 cannot run on/),
+    ]);
+    // An image built elsewhere, or a release before CUDA 13 became the default, is the user's call.
+    for (const vllmImage of ["ghcr.io/acme/vllm:cuda12.6-volta", "vllm/vllm-openai:v0.19.1"]) {
+      expect(parseSettings(fakeReader({ gpuInstanceTypes: ["p3.2xlarge"], vllmImage })).aws.gpuInstanceTypes).toEqual(["p3.2xlarge"]);
+    }
+  });
+
+  test("on existing, a node selector that pins vLLM to V100 nodes is refused too; CPU mode is not about GPUs", () => {
+    expect(problemsOf({ ...EXISTING, nodeSelector: { "node.kubernetes.io/instance-type": "p3.8xlarge" } })).toEqual([
+      expect.stringMatching(/^vllm-auth:nodeSelector: node\.kubernetes\.io\/instance-type: p3\.8xlarge has V100 \(Volta\) GPUs, which vllm\/vllm-openai:v0\.29\.0 cannot run on/),
+    ]);
+    const cpu = { ...EXISTING, gpusPerReplica: 0, nodeSelector: { "node.kubernetes.io/instance-type": "p3.8xlarge" } };
+    expect(parseSettings(fakeReader(cpu)).gpusPerReplica).toBe(0);
+  });
+
+  test("autoscaling needs KEDA on aws and a Prometheus to read; a fixed count needs neither", () => {
+    expect(problemsOf({ installKeda: false })).toEqual([
+      "vllm-auth:installKeda: is false, but the aws target's new cluster has no KEDA to autoscale with. Remove the key (KEDA is installed), or set minReplicas equal to maxReplicas.",
+    ]);
+    expect(parseSettings(fakeReader({ installKeda: false, minReplicas: 2, maxReplicas: 2 })).installKeda).toBe(false);
+    expect(parseSettings(fakeReader({ ...EXISTING, installKeda: false, installMonitoring: false, prometheusUrl: "https://prom.example.com" })).installKeda).toBe(false);
+    expect(problemsOf({ ...EXISTING, installMonitoring: false })).toEqual([expect.stringMatching(/^vllm-auth:prometheusUrl: is required when installMonitoring is false/)]);
+    expect(parseSettings(fakeReader({ ...EXISTING, installMonitoring: false, minReplicas: 1, maxReplicas: 1 })).prometheusUrl).toBeUndefined();
+  });
+
+  test("scale to zero: minReplicas 0 with room to scale up; the default maxGpus follows maxReplicas", () => {
+    const s = parseSettings(fakeReader({ minReplicas: 0, maxReplicas: 3, gpusPerReplica: 2 }));
+    expect(s.autoscaling).toMatchObject({ minReplicas: 0, maxReplicas: 3 });
+    expect(s.aws.maxGpus).toBe(8);
+    expect(parseSettings(fakeReader({ maxGpus: 10 })).aws.maxGpus).toBe(10);
+    // On existing there are no GPU nodes to cap.
+    expect(parseSettings(fakeReader({ ...EXISTING, maxReplicas: 5, maxGpus: 1 })).aws.maxGpus).toBe(1);
+  });
+
+  test("a check across keys is skipped when one of its keys is wrong itself, so each mistake is reported once", () => {
+    expect(problemsOf({ minReplicas: 3, maxReplicas: "two" })).toEqual([
+      'vllm-auth:maxReplicas: "two" is not a whole number. Write a number from 1 to 100, e.g. 2.',
+    ]);
+  });
+
+  test("problems are listed in the reference page's order, whichever check found them", () => {
+    const problems = problemsOf({ target: "existing", maxReplicas: "0", vllmImage: "vllm", namespace: "A" });
+    expect(problems.map((p) => p.split(": ")[0])).toEqual(["vllm-auth:namespace", "vllm-auth:vllmImage", "vllm-auth:proxyImage", "vllm-auth:maxReplicas"]);
+  });
+
   test("every mistake is reported at once, in one error that lists each", () => {
     let error: unknown;
     try {

@@ -177,6 +177,12 @@ describe("proxy image built from proxy/ and pushed to proxyRegistry, cluster fro
 });
 
 describe("a stack with config mistakes", () => {
+  test("a misspelt key stops the program with the nearest key, instead of being ignored", async () => {
+    await expect(runProgram(existingConfig({ "vllm-auth:gatewayReplica": "3" }))).rejects.toThrow(
+      "vllm-auth:gatewayReplica: is not a key this program reads. Did you mean vllm-auth:gatewayReplicas?",
+    );
+  });
+
   test("fails before creating anything, with every mistake in one message", async () => {
     await expect(
       runProgram({
