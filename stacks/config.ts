@@ -3,11 +3,12 @@
  * the schema (stacks/configSchema.ts), and returns typed `Settings` or one error listing every problem.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { z } from "zod";
+import { z } from "zod";
 import {
   CONFIG_NAMESPACE,
   CONFIG_SHAPE,
   CROSS_CHECKS,
+  KEY_SCHEMAS,
   ConfigKey,
   ConfigValues,
   DEFAULT_CPU_VLLM_IMAGE,
@@ -110,7 +111,7 @@ export function parseSettings(read: ConfigReader): Settings {
   const values: Partial<Record<ConfigKey, unknown>> = {};
   const failed = new Set<ConfigKey>();
   for (const key of CONFIG_KEYS) {
-    const result = (CONFIG_SHAPE[key] as z.ZodType).safeParse(rawValue(read, key));
+    const result = z.safeParse(KEY_SCHEMAS[key], rawValue(read, key));
     if (result.success) {
       values[key] = result.data;
     } else {

@@ -35,7 +35,7 @@ function trimmed(value: unknown): unknown {
 }
 
 /** A string key, trimmed; blank is unset. */
-export function text<T extends z.ZodType>(schema: T) {
+export function text<T extends z.core.SomeType>(schema: T) {
   return z.preprocess(trimmed, schema);
 }
 
@@ -85,7 +85,8 @@ export function boolean() {
 
 /** One of a few words. */
 export function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return text(z.enum(values, { error: (iss) => `"${String(iss.input)}" is not allowed. Write one of: ${values.join(", ")}.` }));
+  const schema = z.enum(values, { error: (iss) => `"${String(iss.input)}" is not allowed. Write one of: ${values.join(", ")}.` });
+  return z.preprocess(trimmed, schema);
 }
 
 /** Text that must match `pattern`; `problem` says what is wrong with the value and what to write. */
@@ -112,7 +113,7 @@ function shapeProblem(shape: string, example: string, input: unknown): string {
 }
 
 /** A list key: JSON text from the CLI; items are checked by `items`. */
-export function list<T extends z.ZodType>(items: T, shape: string, example: string) {
+export function list<T extends z.core.SomeType>(items: T, shape: string, example: string) {
   return z.preprocess(json, z.array(items, { error: (iss) => shapeProblem(shape, example, iss.input) }));
 }
 

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { CONFIG_NAMESPACE, CONFIG_SHAPE, ConfigKey, REMOVED_CONFIG_KEYS, metaOf } from "./configSchema";
+import { CONFIG_NAMESPACE, CONFIG_SHAPE, ConfigKey, KEY_SCHEMAS, REMOVED_CONFIG_KEYS, metaOf } from "./configSchema";
 
 /** The subset of JSON Schema that zod emits for the config keys. */
 interface JsonSchema {
@@ -25,7 +25,7 @@ export const KEYS: readonly ConfigKey[] = Object.keys(CONFIG_SHAPE) as ConfigKey
 
 /** The JSON Schema of the value `key` parses to. */
 export function jsonSchemaOf(key: ConfigKey): JsonSchema {
-  return z.toJSONSchema(CONFIG_SHAPE[key] as z.ZodType, { io: "output", unrepresentable: "any" }) as JsonSchema;
+  return z.toJSONSchema(KEY_SCHEMAS[key], { io: "output", unrepresentable: "any" }) as JsonSchema;
 }
 
 /** The type Pulumi.yaml declares for `key`, or undefined for objects and lists of objects, which it cannot. */

@@ -247,16 +247,14 @@ export const CONFIG_SHAPE = {
       example: "ghcr.io/acme/vllm-auth-proxy:0.1.0",
       defaultText: "unset",
     }),
-  proxyRegistry: text(
-    z
-      .string()
-      .transform((v) => v.replace(/\/+$/, ""))
-      .pipe(
-        z.string().refine((v) => !(v.includes("://") || /[:@][^/]*$/.test(v.split("/").slice(1).join("/")) || /\s/.test(v)), {
-          error: (iss) => `"${String(iss.input)}" is not a registry path. Write a registry host and path without scheme or tag, e.g. ghcr.io/acme.`,
-        }),
-      ),
-  )
+  // Trailing slashes dropped: "ghcr.io/acme/" is "ghcr.io/acme".
+  proxyRegistry: z
+    .preprocess(
+      (v) => (typeof v === "string" ? v.trim().replace(/\/+$/, "") : v),
+      z.string().refine((v) => !(v.includes("://") || /[:@][^/]*$/.test(v.split("/").slice(1).join("/")) || /\s/.test(v)), {
+        error: (iss) => `"${String(iss.input)}" is not a registry path. Write a registry host and path without scheme or tag, e.g. ghcr.io/acme.`,
+      }),
+    )
     .optional()
     .register(keyMeta, {
       description: "Registry path to build and push the proxy image to, with your docker login.",
@@ -553,6 +551,9 @@ export const CONFIG_SHAPE = {
     }),
 };
 
+/** The schemas by key, seen as plain zod schemas (no per-key generics to check where that is all a caller needs). */
+export const KEY_SCHEMAS = CONFIG_SHAPE as unknown as Readonly<Record<keyof typeof CONFIG_SHAPE, z.core.$ZodType>>;
+
 /** Every key the program reads, without the namespace. */
 export type ConfigKey = keyof typeof CONFIG_SHAPE;
 /** The parsed value of every key. */
@@ -560,7 +561,7 @@ export type ConfigValues = { -readonly [K in ConfigKey]: z.output<(typeof CONFIG
 
 /** The documentation of `key`. */
 export function metaOf(key: ConfigKey): KeyMeta {
-  const meta = keyMeta.get(CONFIG_SHAPE[key]);
+  const meta = keyMeta.get(KEY_SCHEMAS[key]);
   if (meta === undefined) throw new Error(`config key ${key} has no documentation`);
   return meta;
 }
