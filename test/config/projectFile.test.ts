@@ -5,6 +5,7 @@ import { BOTTLEROCKET_DATA_DEVICE, dataVolume } from "../../infra/aws/gpuNodePoo
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REMOVED_CONFIG_KEYS, parseSettings, settingsWarnings } from "../../stacks/config";
 import { OBJECT_CONFIG_KEYS, PROJECT_MARKER, generatedFiles, regenerateDocs, regenerateProjectFile } from "../../stacks/configReference";
 import { readStackConfig } from "../../stacks/render";
+import { readPage, sectionOf } from "../docs/pages";
 import { fakeReader } from "./fakeReader";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -87,14 +88,6 @@ describe("Pulumi.dev.yaml", () => {
   });
 });
 
-/** The text between `<!-- section:name -->` markers of a Markdown file. */
-function sectionOf(file: string, name: string): string {
-  const text = fs.readFileSync(path.join(ROOT, file), "utf8");
-  const match = new RegExp(`<!-- section:${name} -->([\\s\\S]*?)<!-- /section:${name} -->`).exec(text);
-  if (!match) throw new Error(`${file} has no ${name} section`);
-  return match[1];
-}
-
 describe("generated from the schema", () => {
   test.each(generatedFiles(ROOT).map((f) => [f.file, f] as const))("%s is up to date (npm run gen:config writes it)", (_file, f) => {
     expect(f.current).toBe(f.generated);
@@ -110,7 +103,7 @@ describe("generated from the schema", () => {
   });
 
   test("a hand edit of the reference table is undone by the generator", () => {
-    const docs = fs.readFileSync(path.join(ROOT, "docs/configuration.md"), "utf8");
+    const docs = readPage("docs/configuration.md");
     const tampered = docs.replace("| `gatewayReplicas` | integer, 1 to 20 | `2` |", "| `gatewayReplicas` | integer, 1 to 20 | `3` |");
     expect(tampered).not.toBe(docs);
     expect(regenerateDocs(tampered)).toBe(docs);
@@ -119,7 +112,7 @@ describe("generated from the schema", () => {
 });
 
 describe("docs/configuration.md", () => {
-  const docs = fs.readFileSync(path.join(ROOT, "docs/configuration.md"), "utf8");
+  const docs = readPage("docs/configuration.md");
   const keysTable = /<!-- generated:keys -->([\s\S]*?)<!-- \/generated:keys -->/.exec(docs)?.[1] ?? "";
   const row = (key: string) => keysTable.split("\n").find((l) => l.startsWith(`| \`${key}\``)) ?? "";
 
@@ -138,11 +131,12 @@ describe("docs/configuration.md", () => {
     for (const key of Object.keys(REMOVED_CONFIG_KEYS)) expect(docs).toMatch(new RegExp(`^\\| \`${key}\` \\| `, "m"));
   });
 
-  test("the gpuDiskGiB rows (here and in the README's aws section) name the data volume, not the root volume", () => {
+  test("the gpuDiskGiB row and the AWS page name the data volume, not the root volume", () => {
     expect(row("gpuDiskGiB")).toContain(`data volume (${BOTTLEROCKET_DATA_DEVICE})`);
-    const readmeRow = sectionOf("README.md", "aws").split("\n").find((l) => /^\| `(vllm-auth:)?gpuDiskGiB`/.test(l)) ?? "";
-    for (const text of [row("gpuDiskGiB"), readmeRow]) {
+    const gpuPools = /^\| GPU pools[^\n]*/m.exec(readPage("docs/aws.md"))?.[0] ?? "";
+    for (const text of [row("gpuDiskGiB"), gpuPools]) {
       expect(text).toContain(BOTTLEROCKET_DATA_DEVICE);
+      expect(text).toContain("data volume");
       expect(text).not.toMatch(/root volume|disk of each/i);
     }
   });
@@ -155,28 +149,34 @@ describe("docs/configuration.md", () => {
   });
 });
 
-describe("README", () => {
-  const section = (name: string) => sectionOf("README.md", name);
-
+describe("the other pages", () => {
   test("the outputs table documents every stack output, and only those", () => {
     const program = fs.readFileSync(path.join(ROOT, project.main), "utf8");
     const exported = [...program.matchAll(/^export const (\w+)/gm)].map((m) => m[1]).sort();
-    const outputs = /### Outputs\n([\s\S]*?)\n###/.exec(section("usage"))?.[1] ?? "";
+    const outputs = sectionOf("docs/operations.md", "Outputs");
     const documented = [...outputs.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort();
     expect(exported).toContain("clusterName");
     expect(documented).toEqual(exported);
   });
 
-  test("usage shows the seed's three curl commands against pulumi stack output endpoint", () => {
-    const usage = section("usage");
+  test("the README shows the seed's three curl commands against pulumi stack output endpoint", () => {
+    const usage = sectionOf("README.md", "Use the endpoint");
     expect(usage).toContain("curl -L http://$(pulumi stack output endpoint)/v1/models");
     expect(usage).toContain("curl -L http://$(pulumi stack output endpoint)/v1/chat/completions");
     expect(usage).toContain("curl --location-trusted http://$(pulumi stack output endpoint)/v1/chat/completions");
     expect(usage).toContain('-H "Authorization: Bearer $TOKEN"');
   });
 
+  test("the README's one-minute local trial runs the same three commands against npm run local's endpoint", () => {
+    const curls = (text: string) => [...text.matchAll(/^curl (?:[^\n]*\\\n)*[^\n]*/gm)].map((m) => m[0]);
+    const deployed = curls(sectionOf("README.md", "Use the endpoint")).map((c) => c.replace("$(pulumi stack output endpoint)", "127.0.0.1:8080"));
+    const local = curls(sectionOf("README.md", "Try it locally in one minute"));
+    expect(deployed).toHaveLength(3);
+    expect(local).toEqual(deployed);
+  });
+
   test("the CPU trial's stack file is a valid existing-target config, once a removed replicas key is rewritten as its error says", () => {
-    const existing = section("existing");
+    const existing = sectionOf("docs/existing-cluster.md", "A CPU-only trial on kind or minikube");
     const stackYaml = /cat > Pulumi\.kind\.yaml <<'EOF'\n([\s\S]*?)\nEOF/.exec(existing)![1];
     const stack = YAML.parse(stackYaml) as { config: Record<string, unknown> };
     const values: Record<string, unknown> = {};
