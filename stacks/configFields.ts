@@ -39,6 +39,11 @@ export function text<T extends z.core.SomeType>(schema: T) {
   return z.preprocess(trimmed, schema);
 }
 
+/** A value as a message quotes it: text as it is, anything else as JSON. */
+function shown(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+}
+
 /** Whole-number text becomes a number; anything else stays as it was, for the message to quote. */
 function wholeNumber(value: unknown): unknown {
   const v = trimmed(value);
@@ -59,8 +64,8 @@ export function integer({ min, max, example, field }: IntegerOptions) {
   const write = field === undefined ? `Write a number ${range}, e.g. ${example}.` : `Write e.g. ${field}: ${example}.`;
   const notWhole = (input: unknown) =>
     field === undefined
-      ? `"${String(input)}" is not a whole number. ${write}`
-      : `${field} "${String(input)}" is not a whole number ${range}. ${write}`;
+      ? `"${shown(input)}" is not a whole number. ${write}`
+      : `${field} "${shown(input)}" is not a whole number ${range}. ${write}`;
   const outOfRange = (input: unknown) =>
     field === undefined ? `${String(input)} is out of range. ${write}` : `${field} ${String(input)} is out of range. Write a whole number ${range}, e.g. ${field}: ${example}.`;
   return z.preprocess(

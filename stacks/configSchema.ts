@@ -608,7 +608,7 @@ export const REMOVED_CONFIG_KEYS: Readonly<Record<string, RemovedKey>> = {
   },
 };
 
-/** Reports a problem with one key; `path` points into a list or object value. */
+/** Reports a problem with one key. */
 export type Report = (key: ConfigKey, message: string) => void;
 
 /** A check across keys; it runs only when every key it reads parsed. */

@@ -127,6 +127,20 @@ describe("docs/configuration.md", () => {
     expect(row("gpuCapacityTypes")).toContain("| list of `spot`, `on-demand` | `[\"spot\", \"on-demand\"]` | aws |");
   });
 
+  test("its example of a failed preview is what the program prints for that config", () => {
+    const example = /```text\n(Invalid configuration[\s\S]*?)```/.exec(docs)?.[1] ?? "";
+    let actual = "";
+    try {
+      parseSettings(fakeReader({ replica: 3, maxReplicas: "two", allowedCidrs: ["2001:db8::/32"] }));
+    } catch (err) {
+      actual = (err as Error).message;
+    }
+    const lines = example.trimEnd().split("\n");
+    expect(lines).toHaveLength(4);
+    expect(actual.split("\n")).toHaveLength(4);
+    lines.forEach((line, i) => expect(actual.split("\n")[i]).toMatch(new RegExp(`^${line.replace(/ \.\.\.$/, "").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`)));
+  });
+
   test("lists every removed key with what to write instead", () => {
     for (const key of Object.keys(REMOVED_CONFIG_KEYS)) expect(docs).toMatch(new RegExp(`^\\| \`${key}\` \\| `, "m"));
   });
