@@ -61,6 +61,7 @@ export const MAX_JSON_BYTES = 8 * 1024 * 1024;
 export const MAX_EVENT_BYTES = 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);
+const FINGERPRINT_KEY = Buffer.from('"system_fingerprint":');
 const LF = 0x0a;
 const CR = 0x0d;
 const FINAL_RESPONSE_EVENTS = ['"response.completed"', '"response.incomplete"', '"response.failed"'];
@@ -149,8 +150,11 @@ export class UsageMeter {
     const out: Buffer[] = [];
     let pos = 0;
     for (let end = eventEnd(data, pos); end !== -1; end = eventEnd(data, pos)) {
-      const relayed = this.event(data, pos, end);
-      if (hiding && relayed.length > 0) out.push(relayed);
+      const relayed = this.event(data, pos, end, hiding);
+      if (relayed === undefined) {
+        // Unchanged: relay the input itself when this event is all of it (the usual one-event chunk).
+        if (hiding) out.push(pos === 0 && end === data.length ? data : data.subarray(pos, end));
+      } else if (relayed.length > 0) out.push(relayed);
       pos = end;
     }
     const rest = data.length - pos;
@@ -209,33 +213,32 @@ export class UsageMeter {
     }
   }
 
-  /** Meters one complete event [s, e) and returns what to relay for it. */
-  private event(data: Buffer, s: number, e: number): Buffer {
-    const whole = data.subarray(s, e);
+  /** Meters one complete event [s, e); returns what to relay instead of it, or undefined to relay it as it is. */
+  private event(data: Buffer, s: number, e: number, hiding: boolean): Buffer | undefined {
     const field = dataField(data, s, e);
-    if (field === undefined || data[field.start] !== 0x7b) return whole;
+    if (field === undefined || data[field.start] !== 0x7b) return undefined;
     const obj = scanObject(data, field.start, field.end);
-    if (obj === undefined || skipSpace(data, obj.close + 1, field.end) !== field.end) return whole;
+    if (obj === undefined || skipSpace(data, obj.close + 1, field.end) !== field.end) return undefined;
     if (this.responses) {
       this.responsesEvent(data, obj);
-      return whole;
+      return undefined;
     }
     const usage = findMember(data, obj.members, "usage");
-    if (usage === undefined) return whole;
+    if (usage === undefined) return undefined;
     const counts = this.readUsage(data, usage);
-    if (counts === undefined) return whole;
+    if (counts === undefined) return undefined;
     const choices = findMember(data, obj.members, "choices");
-    if (choices === undefined) return whole;
+    if (choices === undefined) return undefined;
     if (isEmptyArray(data, choices)) {
       this.final = counts;
       this.learnFingerprint(data, obj, true);
-      return this.hideUsageChunk ? EMPTY : whole;
+      return this.hideUsageChunk ? EMPTY : undefined;
     }
     const choice = firstObjectElement(data, choices);
     const index = choice === undefined ? 0 : (readCount(data, findMember(data, choice.members, "index")) ?? 0);
     this.completionByChoice.set(index, counts.completionTokens);
     this.promptByPrompt.set(Math.floor(index / this.choicesPerPrompt), counts.promptTokens);
-    if (!this.hideChunkUsage) return whole;
+    if (!hiding || !this.hideChunkUsage) return undefined;
     return this.withoutUsage(data, s, e, obj, usage, choice);
   }
 
@@ -245,8 +248,7 @@ export class UsageMeter {
     const finishing = finish !== undefined && !valueIs(data, finish, "null");
     const fingerprint = this.memo.raw;
     if (this.hideUsageChunk && finishing && fingerprint && findMember(data, obj.members, "system_fingerprint") === undefined) {
-      const member = Buffer.from('"system_fingerprint":');
-      return Buffer.concat([data.subarray(s, usage.keyStart), member, fingerprint, data.subarray(usage.valueEnd, e)]);
+      return Buffer.concat([data.subarray(s, usage.keyStart), FINGERPRINT_KEY, fingerprint, data.subarray(usage.valueEnd, e)]);
     }
     const members = obj.members;
     const at = members.indexOf(usage);
