@@ -2,7 +2,7 @@
  * A second gateway as its own process: a limiter driven by JSON lines on stdin, answering on stdout.
  * `{"id":1,"op":"admit","name":"k","limits":{...}}` -> `{"id":1,"ok":true,"lease":1,"headers":{...}}`
  * `{"id":2,"op":"settle","lease":1,"tokens":10}` -> `{"id":2}`
- * Env: REDIS_URL, GATEWAY_REPLICAS, LEASE_MS.
+ * Env: REDIS_URL, GATEWAY_REPLICAS, LEASE_MS, TIMEOUT_MS.
  */
 import { createInterface } from "node:readline";
 import { createLimiter, type Lease } from "../../proxy/src/limits";
@@ -18,7 +18,7 @@ interface Message {
 
 const limiter = createLimiter({
   redisUrl: process.env.REDIS_URL,
-  timeoutMs: 100,
+  timeoutMs: Number(process.env.TIMEOUT_MS ?? "100"),
   gatewayReplicas: Number(process.env.GATEWAY_REPLICAS ?? "2"),
   leaseMs: process.env.LEASE_MS === undefined ? undefined : Number(process.env.LEASE_MS),
   events: { storeUp: (up) => process.stdout.write(`${JSON.stringify({ event: "storeUp", up })}\n`) },

@@ -34,7 +34,7 @@ export class GatewayProcess {
   }
 
   /** Starts the process and waits until its limiter has reached the store. */
-  static async start(env: { REDIS_URL: string; GATEWAY_REPLICAS?: string; LEASE_MS?: string }): Promise<GatewayProcess> {
+  static async start(env: { REDIS_URL: string; GATEWAY_REPLICAS?: string; LEASE_MS?: string; TIMEOUT_MS?: string }): Promise<GatewayProcess> {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "gateway-process.ts")], {
       env: { ...process.env, ...env },
       stdio: ["pipe", "pipe", "pipe"],
