@@ -14,7 +14,7 @@ import { performance } from "node:perf_hooks";
 import type { KeyLimits } from "../keys/format";
 import { rateLimitHeaders } from "./headers";
 import { LocalLimits, localShare } from "./local";
-import { LimitStore } from "./store";
+import { LimitStore, LimitsStoreError } from "./store";
 import { type ActiveLimits, type Decision, type LimitName, activeLimits } from "./types";
 
 export type { LimitName } from "./types";
@@ -117,7 +117,10 @@ class SharedLimiter implements Limiter {
           this.retryAt = 0;
           this.setUp(true);
         },
-        lost: () => this.setUp(false),
+        lost: () => {
+          if (this.up) this.emit(() => options.events?.storeError?.(new LimitsStoreError("unavailable", "the connection to the limits store closed")));
+          this.setUp(false);
+        },
         error: (error) => this.emit(() => options.events?.storeError?.(error)),
       },
     });
