@@ -49,6 +49,23 @@ describe("rpm in the fallback", () => {
   });
 });
 
+describe("a changed limit", () => {
+  test("lowered: the key waits no longer than the old limit would have made it wait", () => {
+    const c = clock();
+    const local = new LocalLimits(c.now);
+    for (let i = 0; i < 600; i++) expect(local.decide("k", { rpm: 600 }).ok).toBe(true);
+    // 600 used of 600 was a minute until full; at 6 rpm it is still a minute, and 10 s until one is left.
+    expect(local.decide("k", { rpm: 6 })).toEqual({ ok: false, limit: "rpm", retryAfterMs: 10_000, requests: { limit: 6, remaining: 0, resetMs: 60_000 } });
+  });
+
+  test("raised: what was used stays used, the rest is available at once", () => {
+    const local = new LocalLimits(clock().now);
+    expect(local.decide("k", { rpm: 1 }).ok).toBe(true);
+    expect(local.decide("k", { rpm: 1 }).ok).toBe(false);
+    expect(local.decide("k", { rpm: 60 })).toMatchObject({ ok: true, requests: { remaining: 58 } });
+  });
+});
+
 describe("tpm in the fallback", () => {
   test("tokens are charged when the request ends; the key is refused while its budget is spent", () => {
     const c = clock();

@@ -98,6 +98,19 @@ describe("requests per minute across two gateways", () => {
   });
 });
 
+describe("a changed limit", () => {
+  test("lowered or raised, the store keeps what was used and never makes the key wait longer than before", async () => {
+    for (let i = 0; i < 30; i++) expect((await (i % 2 ? here : there).admit("changed", { rpm: 30 })).ok).toBe(true);
+    // 30 of 30: two seconds until one is left, a minute until full; at 3 rpm: 20 s until one is left, still a minute until full.
+    const lowered = await there.admit("changed", { rpm: 3 });
+    expect(lowered).toMatchObject({ ok: false, limit: "rpm", headers: { "x-ratelimit-limit-requests": "3", "x-ratelimit-remaining-requests": "0" } });
+    if (!lowered.ok) expect(lowered.retryAfterMs).toBeGreaterThan(19_000);
+    expect(lowered.headers["x-ratelimit-reset-requests"]).toMatch(/^(59(\.\d+)?s|1m0s)$/);
+    const raised = await here.admit("changed", { rpm: 300 });
+    expect(raised).toMatchObject({ ok: true, headers: { "x-ratelimit-remaining-requests": "269" } });
+  });
+});
+
 describe("tokens per minute across two gateways", () => {
   test("tokens are charged when a request ends, and that blocks the next request at the other gateway", async () => {
     const tpm = 1000;

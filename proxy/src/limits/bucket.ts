@@ -15,13 +15,20 @@ export interface BucketState {
   readonly level: number;
   /** Microseconds on the clock that decides. */
   readonly at: number;
+  /** The limit the level was charged against. */
+  readonly capacity: number;
 }
 
-/** The level at `now`: what was used, less what has drained since; never below 0. */
+/**
+ * The level at `now`: what was used, less what has drained since; never below 0. After a limit
+ * is lowered the level shrinks in proportion (the time until full stays); after it is raised the
+ * level stays: a changed limit never makes a key wait longer than the old one would have.
+ */
 export function levelAt(state: BucketState | undefined, capacity: number, now: number): number {
   if (state === undefined) return 0;
+  const level = capacity < state.capacity ? (state.level * capacity) / state.capacity : state.level;
   const elapsed = Math.max(0, now - state.at);
-  return Math.max(0, state.level - (elapsed * capacity) / MINUTE_US);
+  return Math.max(0, level - (elapsed * capacity) / MINUTE_US);
 }
 
 /** Microseconds until at least one unit is left (level <= capacity - 1); 0 when one is left now. */

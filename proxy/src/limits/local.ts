@@ -60,7 +60,7 @@ export class LocalLimits {
     }
     if (limits.rpm === undefined) return { ok: true, tokens };
     const charged = rpmLevel + 1;
-    this.buckets.set(name, { ...state, rpm: { level: charged, at: now } });
+    this.buckets.set(name, { ...state, rpm: { level: charged, at: now, capacity: limits.rpm } });
     return { ok: true, requests: quota(limits.rpm, charged), tokens };
   }
 
@@ -69,7 +69,7 @@ export class LocalLimits {
     if (tokens <= 0) return;
     const now = this.clockUs();
     const state = this.buckets.get(name) ?? {};
-    this.buckets.set(name, { ...state, tpm: { level: levelAt(state.tpm, tpm, now) + tokens, at: now } });
+    this.buckets.set(name, { ...state, tpm: { level: levelAt(state.tpm, tpm, now) + tokens, at: now, capacity: tpm } });
   }
 
   /** Counts a request in flight at this gateway, whoever admitted it. */

@@ -1,8 +1,9 @@
 /**
  * The store's side of the limits: three Lua scripts, each one atomic round trip. Time comes from the
  * store's `TIME` (microseconds), so gateways with skewed clocks decide alike. The bucket arithmetic
- * is `bucket.ts`'s, line for line. Bucket values are "level at" strings; leases are a sorted set of
- * lease ids scored by their expiry.
+ * is `bucket.ts`'s, line for line. A bucket is the string "level at capacity" (requests or tokens
+ * used, as of `at` in microseconds, charged against `capacity`); leases are a sorted set of lease
+ * ids scored by their expiry.
  */
 
 /** Shared by the three scripts: the store's clock, bucket reads and writes. */
@@ -16,10 +17,13 @@ local function int(x) return string.format('%.0f', x) end
 local function level(key, capacity)
   local value = redis.call('GET', key)
   if not value then return 0 end
-  local used, at = string.match(value, '^(%S+) (%S+)$')
+  local used, at, charged = string.match(value, '^(%S+) (%S+) (%S+)$')
   used = tonumber(used)
   at = tonumber(at)
-  if not used or not at then return 0 end
+  charged = tonumber(charged)
+  if not used or not at or not charged then return 0 end
+  -- A lowered limit shrinks the level in proportion; a raised one keeps it.
+  if capacity < charged then used = used * capacity / charged end
   local elapsed = now - at
   if elapsed < 0 then elapsed = 0 end
   local x = used - elapsed * capacity / MINUTE
@@ -33,7 +37,7 @@ local function save(key, capacity, used)
   end
   -- Kept until it has drained, plus a second: an idle key costs the store nothing.
   local ttl = math.ceil(used * MINUTE / capacity / 1000) + 1000
-  redis.call('SET', key, string.format('%.17g', used) .. ' ' .. int(now), 'PX', int(ttl))
+  redis.call('SET', key, string.format('%.17g', used) .. ' ' .. int(now) .. ' ' .. int(capacity), 'PX', int(ttl))
 end
 local function wait(used, capacity)
   local over = used - (capacity - 1)
