@@ -39,10 +39,15 @@ export class RedisServer {
     );
     this.child = child;
     let output = "";
+    let failed: Error | undefined;
+    child.on("error", (error) => (failed = error));
     child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const deadline = Date.now() + 10_000;
     while (!(await this.answersPing())) {
+      if (failed !== undefined) {
+        throw new Error(`cannot start redis-server (${failed.message}): install it with \`apt-get install -y redis-server\` (.ci/run does)`);
+      }
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output}`);
       if (Date.now() > deadline) throw new Error(`redis-server did not start on ${this.port}: ${output}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
