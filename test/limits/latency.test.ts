@@ -1,7 +1,8 @@
 /**
  * What the limits add to a request at the gateway: `admit` against a local redis-server, one call
  * at a time (each request waits for its own), with every limit set and each lease settled as
- * responses end, next to a bare PING on the same server (the floor) and the per-gateway fallback. The issue asks for <= 1 ms p50; the bound asserted here is looser because CI
+ * responses end, next to a bare PING on the same server (the floor) and to per-gateway limits
+ * without a store. The issue asks for <= 1 ms p50; the bound asserted here is looser because CI
  * machines are shared, and the figures are printed for the record.
  */
 import Redis from "ioredis";
@@ -51,8 +52,7 @@ test(`admit latency over ${CALLS} calls against a local redis-server`, async () 
   const up = new Promise<void>((resolve) => (markUp = resolve));
   const limiter = createLimiter({ redisUrl: redis.url, timeoutMs: 100, gatewayReplicas: 2, events: { storeUp: (isUp) => isUp && markUp() } });
   await up;
-  const fallbacks: string[] = [];
-  const local = createLimiter({ timeoutMs: 100, gatewayReplicas: 2, events: { fallback: (name) => fallbacks.push(name) } });
+  const local = createLimiter({ timeoutMs: 100, gatewayReplicas: 2 });
   const bare = new Redis(redis.url, { lazyConnect: true });
   await bare.connect();
   const limits = { rpm: 1_000_000, tpm: 100_000_000, concurrency: 10_000 };
@@ -69,9 +69,10 @@ test(`admit latency over ${CALLS} calls against a local redis-server`, async () 
     },
     // The floor: one bare round trip to the same server from the same client library.
     ping: () => bare.ping(),
-    fallback: async (i) => {
+    local: async (i) => {
       const admission = await local.admit(`key-${i % 10}`, limits);
-      if (admission.ok) admission.lease.settle(150);
+      if (!admission.ok) throw new Error(`refused: ${admission.limit}`);
+      admission.lease.settle(150);
     },
   });
   await limiter.close();
@@ -85,13 +86,12 @@ test(`admit latency over ${CALLS} calls against a local redis-server`, async () 
       line("admit, rpm + tpm + concurrency, settled:", figures.all),
       line("admit, rpm only:", figures.rpm),
       line("bare PING (the round-trip floor):", figures.ping),
-      line("per-gateway fallback (no store):", figures.fallback),
+      line("per-gateway limits (no store):", figures.local),
       "",
     ].join("\n"),
   );
-  expect(fallbacks).toHaveLength(CALLS + WARMUP);
   // Generous: the target is 1 ms p50 on a gateway pod; a shared 2-core CI machine gets 5x that.
   expect(figures.all.p50).toBeLessThan(5);
   expect(figures.all.p99).toBeLessThan(50);
-  expect(figures.fallback.p50).toBeLessThan(0.5);
+  expect(figures.local.p50).toBeLessThan(0.5);
 }, 120_000);

@@ -4,6 +4,7 @@
  * answers again. Two gateways (G = 2) in this process, each with its own connection.
  */
 import net from "node:net";
+import Redis from "ioredis";
 import { type Admission, type Limiter, type LimiterOptions, createLimiter, DEFAULT_LIMITS_TIMEOUT_MS } from "../../proxy/src/limits";
 import { RedisServer, freePort } from "./redis-server";
 
@@ -58,8 +59,9 @@ describe("the store killed and restarted", () => {
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    a = gateway(redis.url);
-    b = gateway(redis.url);
+    // Short leases (renewed every 200 ms) so that slots carried over the outage show quickly.
+    a = gateway(redis.url, { leaseMs: 600 });
+    b = gateway(redis.url, { leaseMs: 600 });
     await until("both gateways reach the store", () => a.isUp() && b.isUp());
   });
 
@@ -93,6 +95,9 @@ describe("the store killed and restarted", () => {
     expect(admitted(await burst("tiny", { rpm: 1 }))).toBe(2);
     // Concurrency 3: 2 per gateway.
     expect(admitted(await burst("slots", { concurrency: 3 }))).toBe(4);
+    // Two requests that start during the outage and are still running when the store comes back.
+    const carried = [await a.limiter.admit("carried", { concurrency: 4 }), await a.limiter.admit("carried", { concurrency: 4 })];
+    expect(admitted(carried)).toBe(2);
 
     expect(a.fallbacks.filter((n) => n === "during")).toHaveLength(10);
     expect(a.errors.length).toBeGreaterThan(0);
@@ -104,6 +109,21 @@ describe("the store killed and restarted", () => {
     expect(admitted(await burst("after", { rpm: 10 }))).toBe(10);
     expect(a.fallbacks.length + b.fallbacks.length).toBe(fallbacksBefore);
     expect(a.ups).toEqual([true, false, true]);
+
+    // The requests admitted during the outage take their slots in the store at the next renewal, and give them back when they end.
+    const admin = new Redis(redis.url);
+    try {
+      const held = (): Promise<number> => admin.zcard("vllm-auth:limits:{carried}:leases");
+      const deadline = Date.now() + 5000;
+      while ((await held()) < 2 && Date.now() < deadline) await sleep(20);
+      expect(await held()).toBe(2);
+      expect(admitted(await Promise.all([1, 2, 3].map(() => b.limiter.admit("carried", { concurrency: 4 }))))).toBe(2);
+      for (const lease of carried) if (lease.ok) lease.lease.settle(0);
+      while ((await held()) > 2 && Date.now() < deadline) await sleep(20);
+      expect(await held()).toBe(2);
+    } finally {
+      admin.disconnect();
+    }
   });
 });
 
@@ -126,7 +146,7 @@ describe("a store that stops answering", () => {
   test("an admission waits at most the timeout, then the share decides; one probe a second until it answers again", async () => {
     expect((await g.limiter.admit("slow", { rpm: 100 })).ok).toBe(true);
     redis.pause();
-    const first = await timed(g.limiter.admit("slow", { rpm: 100 }));
+    const first = await timed(g.limiter.admit("slow", { rpm: 100, concurrency: 5 }));
     expect(first.ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
     expect(first.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
     expect(first.admission).toMatchObject({ ok: true, headers: { "x-ratelimit-limit-requests": "50" } });
@@ -147,6 +167,18 @@ describe("a store that stops answering", () => {
     const fallbacks = g.fallbacks.length;
     expect((await g.limiter.admit("slow", { rpm: 100 })).ok).toBe(true);
     expect(g.fallbacks.length).toBe(fallbacks);
+
+    // The store ran the timed-out admission once it woke up: its slot is the running request's, and goes when it ends.
+    const admin = new Redis(redis.url);
+    try {
+      expect(await admin.zcard("vllm-auth:limits:{slow}:leases")).toBe(1);
+      if (first.admission.ok) first.admission.lease.settle(0);
+      const deadline = Date.now() + 5000;
+      while ((await admin.zcard("vllm-auth:limits:{slow}:leases")) > 0 && Date.now() < deadline) await sleep(20);
+      expect(await admin.zcard("vllm-auth:limits:{slow}:leases")).toBe(0);
+    } finally {
+      admin.disconnect();
+    }
   });
 });
 
@@ -191,10 +223,18 @@ describe("stores that never become usable", () => {
     }
   });
 
-  test("no store configured: per-gateway limits only, no events", async () => {
-    const g = createLimiter({ timeoutMs: TIMEOUT_MS, gatewayReplicas: 1 });
-    const results = await Promise.all(Array.from({ length: 5 }, () => g.admit("alone", { rpm: 4 })));
+  test("no store configured: per-gateway limits only, and nothing to report", async () => {
+    const events: string[] = [];
+    const g = createLimiter({
+      timeoutMs: TIMEOUT_MS,
+      gatewayReplicas: 1,
+      events: { storeUp: () => events.push("storeUp"), storeError: () => events.push("storeError"), fallback: () => events.push("fallback") },
+    });
+    const results = await Promise.all(Array.from({ length: 5 }, () => g.admit("alone", { rpm: 4, concurrency: 10, tpm: 10 })));
     expect(admitted(results)).toBe(4);
+    for (const r of results) if (r.ok) r.lease.settle(20);
+    expect(await g.admit("alone", { tpm: 10 })).toMatchObject({ ok: false, limit: "tpm" });
+    expect(events).toEqual([]);
     await g.close();
   });
 });

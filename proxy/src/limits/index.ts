@@ -49,7 +49,7 @@ export interface LimiterOptions {
     /** The store became usable (true) or unusable (false); called on changes only. */
     storeUp?(up: boolean): void;
     storeError?(error: Error): void;
-    /** A request of key `name` was decided by the per-gateway fallback. */
+    /** A request of key `name` was decided by the per-gateway fallback while a store is configured. */
     fallback?(name: string): void;
   };
 }
@@ -97,7 +97,7 @@ class SharedLimiter implements Limiter {
   private readonly leaseMs: number;
   private readonly gatewayId = randomBytes(6).toString("base64url");
   private sequence = 0;
-  /** Store-granted concurrency leases of running requests: lease id -> key name. */
+  /** Slots of running requests, renewed in the store: lease id -> key name. */
   private readonly leases = new Map<string, string>();
   private renewTimer: NodeJS.Timeout | undefined;
   private up = false;
@@ -129,8 +129,9 @@ class SharedLimiter implements Limiter {
   async admit(name: string, keyLimits: KeyLimits): Promise<Admission> {
     const limits = activeLimits(keyLimits);
     if (limits === undefined) return UNLIMITED;
+    // One id whoever decides: a store call that timed out may still have taken the slot under it.
+    const leaseId = `${this.gatewayId}:${(this.sequence++).toString(36)}`;
     if (this.store !== undefined && this.mayCallStore()) {
-      const leaseId = `${this.gatewayId}:${(this.sequence++).toString(36)}`;
       const probe = !this.up;
       if (probe) this.probing = true;
       try {
@@ -143,9 +144,9 @@ class SharedLimiter implements Limiter {
         if (probe) this.probing = false;
       }
     }
-    this.emit(() => this.options.events?.fallback?.(name));
+    if (this.store !== undefined) this.emit(() => this.options.events?.fallback?.(name));
     const share = localShare(limits, this.options.gatewayReplicas);
-    return this.admission(name, share, this.local.decide(name, share), false, undefined);
+    return this.admission(name, share, this.local.decide(name, share), false, leaseId);
   }
 
   async close(): Promise<void> {
@@ -184,34 +185,41 @@ class SharedLimiter implements Limiter {
     }
   }
 
-  private admission(name: string, limits: ActiveLimits, decision: Decision, shared: boolean, leaseId: string | undefined): Admission {
+  private admission(name: string, limits: ActiveLimits, decision: Decision, shared: boolean, leaseId: string): Admission {
     const headers = rateLimitHeaders(decision);
     if (!decision.ok) return { ok: false, limit: decision.limit, retryAfterMs: decision.retryAfterMs, headers };
     return { ok: true, lease: this.lease(name, limits, shared, leaseId), headers };
   }
 
-  private lease(name: string, limits: ActiveLimits, shared: boolean, leaseId: string | undefined): Lease {
+  /**
+   * `shared`: admitted by the store, which then gets the tokens; else by this gateway's share, which
+   * does. Either way a slot is renewed in the store while the request runs (a request admitted
+   * while the store was away counts there once it is back) and given back at the end.
+   */
+  private lease(name: string, limits: ActiveLimits, shared: boolean, leaseId: string): Lease {
     const counted = limits.concurrency !== undefined;
-    if (counted) this.local.enter(name);
-    const held = shared && counted && leaseId !== undefined ? leaseId : undefined;
-    if (held !== undefined) this.hold(held, name);
     if (!counted && limits.tpm === undefined) return UNLIMITED_LEASE;
+    if (counted) {
+      this.local.enter(name);
+      this.hold(leaseId, name);
+    }
     let settled = false;
     return {
       settle: (tokens: number) => {
         if (settled) return;
         settled = true;
         const used = Number.isFinite(tokens) && tokens > 0 ? Math.ceil(tokens) : 0;
-        if (counted) this.local.leave(name);
-        if (held !== undefined) this.leases.delete(held);
-        if (!shared || this.store === undefined) {
-          if (limits.tpm !== undefined) this.local.charge(name, limits.tpm, used);
-          return;
+        if (counted) {
+          this.local.leave(name);
+          this.leases.delete(leaseId);
         }
-        if (held === undefined && (limits.tpm === undefined || used === 0)) return;
-        this.store.settle(name, limits.tpm, used, held).catch((error: unknown) => {
+        const tpm = shared ? limits.tpm : undefined;
+        if (!shared && limits.tpm !== undefined) this.local.charge(name, limits.tpm, used);
+        if (this.store === undefined || (!counted && (tpm === undefined || used === 0))) return;
+        if (!shared && !this.store.ready) return;
+        this.store.settle(name, tpm, used, counted ? leaseId : undefined).catch((error: unknown) => {
           // The store lost these tokens: count them here, where the next requests are decided while it is away.
-          if (limits.tpm !== undefined) this.local.charge(name, localShare(limits, this.options.gatewayReplicas).tpm ?? limits.tpm, used);
+          if (tpm !== undefined) this.local.charge(name, localShare(limits, this.options.gatewayReplicas).tpm ?? tpm, used);
           this.failed(error);
         });
       },
@@ -219,8 +227,9 @@ class SharedLimiter implements Limiter {
   }
 
   private hold(leaseId: string, name: string): void {
+    if (this.store === undefined) return;
     this.leases.set(leaseId, name);
-    if (this.renewTimer !== undefined || this.store === undefined) return;
+    if (this.renewTimer !== undefined) return;
     // A third of the lease: two renewals can fail before a running request loses its slot.
     this.renewTimer = setInterval(() => this.renew(), Math.floor(this.leaseMs / 3));
     this.renewTimer.unref();
