@@ -215,7 +215,7 @@ class SharedLimiter implements Limiter {
         }
         const tpm = shared ? limits.tpm : undefined;
         if (!shared && limits.tpm !== undefined) this.local.charge(name, limits.tpm, used);
-        if (this.store === undefined || (!counted && (tpm === undefined || used === 0))) return;
+        if (this.store === undefined || this.closed || (!counted && (tpm === undefined || used === 0))) return;
         if (!shared && !this.store.ready) return;
         this.store.settle(name, tpm, used, counted ? leaseId : undefined).catch((error: unknown) => {
           // The store lost these tokens: count them here, where the next requests are decided while it is away.
