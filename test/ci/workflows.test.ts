@@ -103,14 +103,15 @@ describe("preview.yml", () => {
     expect(preview.doc.concurrency?.["cancel-in-progress"]).toBe(true);
   });
 
-  it("checks out, sets up Node from package.json, then npm ci and npm test", () => {
+  it("checks out, sets up Node from package.json, installs redis-server for the limits tests, then npm ci and npm test", () => {
     const order = [
       indexOf(test, (s) => s.uses?.startsWith("actions/checkout@") === true),
       indexOf(test, (s) => s.uses?.startsWith("actions/setup-node@") === true),
+      indexOf(test, (s) => s.run?.includes("apt-get install -y -qq redis-server") === true),
       indexOf(test, isNpm("npm ci")),
       indexOf(test, isNpm("npm test")),
     ];
-    expect(order).toEqual([0, 1, 2, 3]);
+    expect(order).toEqual([0, 1, 2, 3, 4]);
     expect(onlyStepUsing(test, "actions/setup-node").with).toMatchObject({ "node-version-file": "package.json", cache: "npm" });
     expect(packageJson.engines?.node).toBeDefined();
   });
