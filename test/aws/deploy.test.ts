@@ -221,7 +221,7 @@ describe("aws target, default stack", () => {
     const release = mocks.named(T.release, "vllm-lbc-release");
     expect(release.inputs).toMatchObject({
       chart: "aws-load-balancer-controller",
-      version: "1.17.1",
+      version: "3.5.0",
       namespace: "kube-system",
       repositoryOpts: { repo: "https://aws.github.io/eks-charts" },
       values: { clusterName: "vllm-eks-c0ffee", vpcId: expect.stringMatching(/^vpc-/), region: "us-east-1", replicaCount: 2 },

@@ -232,6 +232,14 @@ describe("actions", () => {
     }
   });
 
+  it("says for every pinned action how its commit was checked against its tag", () => {
+    for (const { file, line } of pins) {
+      const [, action = "", tag = ""] = /uses: ([^@]+)@[0-9a-f]{40} # (\S+)/.exec(line) ?? [];
+      const text = all.find((w) => w.file === file)?.text ?? "";
+      expect(text).toMatch(new RegExp(`^#   ${action.replace(/[/.]/g, "\\$&")} ${tag.replace(/\./g, "\\.")}: \\S`, "m"));
+    }
+  });
+
   it("uses one commit per action across both workflows", () => {
     const byAction = new Map<string, Set<string>>();
     for (const { line } of pins) {
