@@ -28,6 +28,7 @@ export function commandWithDashDash(
   taken: readonly FlagTakenByNpm[],
   passedOn: readonly string[],
   takesValue: (flag: string) => boolean,
+  runner = "npm run",
 ): string {
   const needValue = taken.filter((t) => t.value === "true" && takesValue(t.name));
   const rest = [...passedOn];
@@ -37,7 +38,7 @@ export function commandWithDashDash(
     if (!takesValue(t.name)) return `--${t.name}`;
     return `--${t.name} ${pairs ? (rest.shift() ?? "") : "<value>"}`;
   });
-  return ["npm run", script, "--", ...flags, ...(pairs ? rest : passedOn)].join(" ");
+  return [runner, script, "--", ...flags, ...(pairs ? rest : passedOn)].join(" ");
 }
 
 /** The message for a script's flags npm took: what happened and the command to type instead. */
@@ -46,10 +47,11 @@ export function npmTookFlagsMessage(
   taken: readonly FlagTakenByNpm[],
   passedOn: readonly string[],
   takesValue: (flag: string) => boolean,
+  runner = "npm run",
 ): string {
   const names = taken.map((t) => `--${t.name}`).join(", ");
   return (
     `npm took ${names} for itself (npm passes flags on to a script only after --), so ${taken.length === 1 ? "it" : "they"} never reached ` +
-    `the script: write ${commandWithDashDash(script, taken, passedOn, takesValue)}`
+    `the script: write ${commandWithDashDash(script, taken, passedOn, takesValue, runner)}`
   );
 }
