@@ -26,7 +26,9 @@ function checkoutAt(relative: string): string {
   const root = path.join(base, relative);
   fs.mkdirSync(root, { recursive: true });
   for (const entry of COPIED) {
-    fs.cpSync(path.join(ROOT, entry), path.join(root, entry), { recursive: true, filter: (src) => !src.includes(`${path.sep}dist`) });
+    // Build output and a local install of proxy/ are not part of a checkout.
+    const skipped = (src: string) => [`${path.sep}dist`, `${path.sep}node_modules`].some((part) => src.includes(part));
+    fs.cpSync(path.join(ROOT, entry), path.join(root, entry), { recursive: true, filter: (src) => !skipped(src) });
   }
   fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(root, "node_modules"));
   return root;
