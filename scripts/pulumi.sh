@@ -100,9 +100,8 @@ trap 'rm -f "$errors"' EXIT
 
 # Run the CLI once before touching any state: a failed download or a broken install stops here.
 if ! "${PULUMI[@]}" version </dev/null >/dev/null 2>"$errors"; then
-  cli_error="$(tail -n 5 "$errors")"
   say "could not run the Pulumi CLI with \`${PULUMI[*]} version\`${PULUMI_VERSION:+ (CLI $PULUMI_VERSION)}:"
-  printf '  %s\n' "$cli_error" >&2
+  tail -n 5 "$errors" | sed 's/^/  /' >&2
   say "nothing was changed. Check the network (npx downloads the CLI on first use), or install the CLI: curl -fsSL https://get.pulumi.com | sh"
   exit 1
 fi
@@ -166,9 +165,8 @@ fi
 # A remote backend must answer before anything runs: an expired token or a network error stops here.
 if [ "$local_backend" = false ]; then
   if ! whoami="$("${PULUMI[@]}" whoami --verbose --non-interactive </dev/null 2>"$errors")"; then
-    whoami_error="$(tail -n 5 "$errors")"
     say "the Pulumi backend ${backend_url:-of your login} did not answer \`pulumi whoami\`:"
-    printf '  %s\n' "$whoami_error" >&2
+    tail -n 5 "$errors" | sed 's/^/  /' >&2
     say "nothing was changed and no other backend was tried. Check the network, or log in again: pulumi login ${backend_url}"
     exit 1
   fi
