@@ -190,7 +190,7 @@ describe("credentials in both workflows", () => {
     expect(workflow.text).not.toMatch(/aws-access-key-id|aws-secret-access-key|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|PULUMI_ACCESS_TOKEN/);
   });
 
-  it.each(cloudJobs)("%s: Pulumi Cloud by OIDC unless a self-managed backend is configured", (file, id) => {
+  it.each(cloudJobs)("%s: Pulumi Cloud by OIDC unless a self-managed backend is configured, never Pulumi.yaml's local state", (file, id) => {
     const j = cloudJob(file, id);
     const auth = onlyStepUsing(j, "pulumi/auth-actions");
     expect(auth.if).toBe("vars.PULUMI_BACKEND_URL == ''");
@@ -198,12 +198,14 @@ describe("credentials in both workflows", () => {
       organization: "${{ vars.PULUMI_ORG }}",
       "requested-token-type": "urn:pulumi:token-type:access_token:organization",
     });
+    // Pulumi.yaml's backend.url (the checkout's .pulumi-state) wins over `pulumi login`: the job must name its backend.
+    expect(readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")).toMatch(/^backend:\n {2}url: file:/m);
     expect(j.env).toEqual({
-      PULUMI_BACKEND_URL: "${{ vars.PULUMI_BACKEND_URL }}",
+      PULUMI_BACKEND_URL: "${{ vars.PULUMI_BACKEND_URL || 'https://api.pulumi.com' }}",
       PULUMI_CONFIG_PASSPHRASE: "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
     });
     const pulumi = onlyStepUsing(j, "pulumi/actions");
-    expect(pulumi.with?.["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL }}");
+    expect(pulumi.with?.["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL || 'https://api.pulumi.com' }}");
     expect(steps(j).indexOf(auth)).toBeLessThan(steps(j).indexOf(pulumi));
   });
 
@@ -228,6 +230,14 @@ describe("actions", () => {
     expect(pins.length).toBeGreaterThanOrEqual(10);
     for (const { line } of pins) {
       expect(line).toMatch(/^(- )?uses: [\w.-]+\/[\w.-]+(\/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+$/);
+    }
+  });
+
+  it("says for every pinned action how its commit was checked against its tag", () => {
+    for (const { file, line } of pins) {
+      const [, action = "", tag = ""] = /uses: ([^@]+)@[0-9a-f]{40} # (\S+)/.exec(line) ?? [];
+      const text = all.find((w) => w.file === file)?.text ?? "";
+      expect(text).toMatch(new RegExp(`^#   ${action.replace(/[/.]/g, "\\$&")} ${tag.replace(/\./g, "\\.")}: \\S`, "m"));
     }
   });
 
