@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { EXAMPLE_ADMIN_ARN, adminArnsProblems } from "../infra/aws/arns";
+import { apiKeysProblems } from "../infra/k8s/apiKeys";
 import {
+  ApiKeySetting,
   AwsSettings,
   ContainerResources,
   GpuPoolSettings,
@@ -26,6 +28,7 @@ export const DEFAULT_KUBERNETES_VERSION = "1.36";
 /** Fits a g6.xlarge / g5.xlarge (4 vCPU, 16 GiB) beside the proxy and the node's daemons. */
 export const DEFAULT_VLLM_RESOURCES: ContainerResources = { cpu: "3", memory: "12Gi" };
 export const DEFAULT_PROXY_RESOURCES: ContainerResources = { cpu: "250m", memory: "256Mi" };
+export const DEFAULT_GATEWAY_RESOURCES: ContainerResources = { cpu: "500m", memory: "256Mi" };
 
 /** Reads raw config values; injected so that config errors are tested without the Pulumi engine. */
 export interface ConfigReader {
@@ -77,6 +80,13 @@ export const CONFIG_KEYS: readonly string[] = [
   "vllmResources",
   "proxyResources",
   "modelCacheGiB",
+  "apiKeys",
+  "internalTokenGeneration",
+  "gatewayReplicas",
+  "gatewayResources",
+  "coldStartTimeoutSeconds",
+  "minReplicas",
+  "maxReplicas",
   "gpuInstanceTypes",
   "gpuCapacityType",
   "gpuNodes",
@@ -99,6 +109,8 @@ export const OBJECT_CONFIG_KEYS: readonly string[] = [
   "proxyResources",
   "gpuNodes",
   "gpuPools",
+  "apiKeys",
+  "gatewayResources",
 ];
 
 /** vLLM flags the program sets itself; a second copy in `vllmArgs` would break the sidecar wiring. */
@@ -577,6 +589,28 @@ function parseAws(r: Reader, source: ConfigReader, replicas: number, modelCacheG
   };
 }
 
+/** The named API keys; each entry `{name, generation?, rpm?, tpm?, concurrency?}`. */
+function parseApiKeys(r: Reader): readonly ApiKeySetting[] {
+  const fallback: readonly ApiKeySetting[] = [{ name: "default", generation: 0 }];
+  const parsed = r.json("apiKeys", "a list of keys");
+  if (parsed === undefined) {
+    return fallback;
+  }
+  if (!Array.isArray(parsed) || !parsed.every(isRecord)) {
+    r.problem("apiKeys", 'expected a list of keys, e.g. [{name: alice}, {name: ci-bot, rpm: 60}].');
+    return fallback;
+  }
+  const keys = parsed.map((k) => ({
+    name: String(k.name),
+    generation: k.generation === undefined ? 0 : Number(k.generation),
+    ...(k.rpm !== undefined ? { rpm: Number(k.rpm) } : {}),
+    ...(k.tpm !== undefined ? { tpm: Number(k.tpm) } : {}),
+    ...(k.concurrency !== undefined ? { concurrency: Number(k.concurrency) } : {}),
+  }));
+  for (const problem of apiKeysProblems(keys)) r.problem("apiKeys", `${problem}.`);
+  return keys;
+}
+
 /** Turns raw config into validated `Settings`, or throws one `ConfigError` listing every problem. */
 export function parseSettings(read: ConfigReader): Settings {
   const r = new Reader(read);
@@ -653,6 +687,14 @@ export function parseSettings(read: ConfigReader): Settings {
 
   const aws = parseAws(r, read, replicas, modelCacheGiB, target);
 
+  const apiKeys = parseApiKeys(r);
+  const internalTokenGeneration = r.integer("internalTokenGeneration", 0, 0, 100000, "1");
+  const gatewayReplicas = r.integer("gatewayReplicas", 2, 1, 20, "2");
+  const gatewayResources = parseResources(r, "gatewayResources", DEFAULT_GATEWAY_RESOURCES);
+  const coldStartTimeoutSeconds = r.integer("coldStartTimeoutSeconds", 600, 1, 3600, "600");
+  const minReplicas = r.integer("minReplicas", replicas, 0, 100, "1");
+  const maxReplicas = r.integer("maxReplicas", Math.max(replicas, minReplicas, 1), 1, 100, "2");
+
   if (r.problems.length > 0) {
     throw new ConfigError(r.problems);
   }
@@ -679,6 +721,12 @@ export function parseSettings(read: ConfigReader): Settings {
     vllmResources,
     proxyResources,
     modelCacheGiB,
+    apiKeys,
+    internalTokenGeneration,
+    gatewayReplicas,
+    gatewayResources,
+    coldStartTimeoutSeconds,
+    autoscaling: { minReplicas, maxReplicas },
     aws,
   };
 }

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { GpuNodePoolArgs } from "../infra/aws/gpuNodePool";
+import type { ApiKeySpec } from "../infra/k8s/apiKeys";
 import type { ResourceSpec, TolerationSpec } from "../infra/k8s/vllmPod";
 
 /** Where the serving stack runs: a new AWS VPC + EKS cluster, or a cluster the user already has. */
@@ -10,6 +11,15 @@ export type TolerationSetting = TolerationSpec;
 
 /** CPU/memory requests and limits for one container. */
 export type ContainerResources = ResourceSpec;
+
+/** One named API key: a name, a generation (raise it to replace this key alone), optional limits. */
+export type ApiKeySetting = ApiKeySpec;
+
+/** How many replicas run: KEDA moves the count between the bounds on demand. */
+export interface AutoscalingSettings {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+}
 
 /** TLS and the 308 redirect: on when `domain` is set together with `certificateArn` or `hostedZoneId`. */
 export interface TlsSettings {
@@ -76,5 +86,11 @@ export interface Settings {
   readonly vllmResources: ContainerResources;
   readonly proxyResources: ContainerResources;
   readonly modelCacheGiB: number;
+  readonly apiKeys: readonly ApiKeySetting[];
+  readonly internalTokenGeneration: number;
+  readonly gatewayReplicas: number;
+  readonly gatewayResources: ContainerResources;
+  readonly coldStartTimeoutSeconds: number;
+  readonly autoscaling: AutoscalingSettings;
   readonly aws: AwsSettings;
 }

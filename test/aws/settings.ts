@@ -54,6 +54,12 @@ export function settingsFor(overrides: Partial<Settings> = {}, aws: Partial<AwsS
     vllmResources: { cpu: "3", memory: "12Gi" },
     proxyResources: { cpu: "250m", memory: "256Mi" },
     modelCacheGiB: 40,
+    apiKeys: [{ name: "default", generation: 0 }],
+    internalTokenGeneration: 0,
+    gatewayReplicas: 2,
+    gatewayResources: { cpu: "500m", memory: "256Mi" },
+    coldStartTimeoutSeconds: 600,
+    autoscaling: { minReplicas: 2, maxReplicas: 2 },
     aws: awsDefaults(aws),
     ...overrides,
   };
