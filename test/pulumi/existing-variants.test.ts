@@ -4,10 +4,7 @@ import {
   container,
   deploymentOf,
   existingConfig,
-  fakeToken,
-  manifestOfKind,
   manifests,
-  ofType,
   podSpec,
   runProgram,
   single,
@@ -58,7 +55,7 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
   });
 
   test("a public model needs no Hugging Face Secret and gets no token env, and nothing warns", () => {
-    expect(manifests(run).filter((m) => m.kind === "Secret").map((m) => m.metadata.name)).toEqual(["vllm-api-tokens"]);
+    expect(manifests(run).filter((m) => m.kind === "Secret").map((m) => m.metadata.name).sort()).toEqual(["vllm-api-keys", "vllm-internal-token"]);
     expect(container(deploymentOf(run), "vllm").env!.map((e) => e.name)).toEqual([
       "HF_HOME",
       "VLLM_NO_USAGE_STATS",
@@ -74,7 +71,7 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
   });
 });
 
-describe("scheduling, sizing and token rotation settings", () => {
+describe("scheduling and sizing settings", () => {
   let run: ProgramRun;
   beforeAll(async () => {
     run = await runProgram(
@@ -86,8 +83,6 @@ describe("scheduling, sizing and token rotation settings", () => {
         "vllm-auth:nodeSelector": JSON.stringify({ "node.kubernetes.io/instance-type": "g6.12xlarge" }),
         "vllm-auth:tolerations": JSON.stringify([{ key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule" }]),
         "vllm-auth:proxyResources": JSON.stringify({ cpu: "500m", memory: "512Mi" }),
-        "vllm-auth:tokenCount": "2",
-        "vllm-auth:firstTokenId": "3",
       }),
       ["vllm-auth:hfToken"],
     );
@@ -114,7 +109,10 @@ describe("scheduling, sizing and token rotation settings", () => {
     expect(d.spec!.replicas).toBe(3);
   });
 
-  test("node selector and tolerations from config join the GPU toleration", () => {
+  test("node selector and tolerations from config join the GPU toleration, on the replicas only", () => {
+    const gateway = podSpec(deploymentOf(run, "vllm-gateway"));
+    expect(gateway.tolerations).toBeUndefined();
+    expect(gateway.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
     const spec = podSpec(deploymentOf(run));
     expect(spec.nodeSelector).toEqual({ "node.kubernetes.io/instance-type": "g6.12xlarge" });
     expect(spec.tolerations).toEqual([
@@ -122,17 +120,6 @@ describe("scheduling, sizing and token rotation settings", () => {
       { key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule" },
     ]);
     expect(container(deploymentOf(run), "proxy").resources!.limits).toEqual({ cpu: "500m", memory: "512Mi" });
-  });
-
-  test("tokens 3 and 4 are valid: both in the tokens file, both in `tokens`, the oldest in `token`", () => {
-    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
-      "vllm-api-tokens-3",
-      "vllm-api-tokens-4",
-    ]);
-    const [t3, t4] = [fakeToken("vllm-api-tokens-3"), fakeToken("vllm-api-tokens-4")];
-    expect(manifestOfKind(run, "Secret", "vllm-api-tokens").stringData).toEqual({ tokens: `${t3}\n${t4}\n` });
-    expect(run.outputs.tokens).toEqual({ value: [t3, t4], secret: true });
-    expect(run.outputs.token).toEqual({ value: t3, secret: true });
   });
 });
 
@@ -161,8 +148,9 @@ describe("proxy image built from proxy/ and pushed to proxyRegistry, cluster fro
     });
   });
 
-  test("pods run the pushed image by digest, not by tag", () => {
+  test("gateways and sidecars run the pushed image by digest, not by tag", () => {
     expect(container(deploymentOf(run), "proxy").image).toBe(`registry.example.com/team/vllm-auth-proxy@${PROXY_DIGEST}`);
+    expect(container(deploymentOf(run, "vllm-gateway"), "gateway").image).toBe(`registry.example.com/team/vllm-auth-proxy@${PROXY_DIGEST}`);
     expectAllValid(run);
   });
 

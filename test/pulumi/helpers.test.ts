@@ -12,8 +12,6 @@ import {
   loadBalancerAddress,
   nlbAnnotations,
   servicePorts,
-  tokenIds,
-  tokensFileContent,
   validateVllmServerArgs,
   vllmDrainCommand,
   vllmHealthCommand,
@@ -55,20 +53,6 @@ describe("labels", () => {
   });
 });
 
-describe("tokens", () => {
-  test("rotation keeps numbers stable: adding appends, retiring drops the first", () => {
-    expect(tokenIds(0, 1)).toEqual([0]);
-    expect(tokenIds(0, 2)).toEqual([0, 1]);
-    expect(tokenIds(1, 1)).toEqual([1]);
-    expect(() => tokenIds(0, 0)).toThrow("ApiTokens: count must be a whole number >= 1, got 0");
-    expect(() => tokenIds(-1, 1)).toThrow("ApiTokens: firstId must be a whole number >= 0, got -1");
-  });
-
-  test("the tokens file has one token per line", () => {
-    expect(tokensFileContent(["a", "b"])).toBe("a\nb\n");
-  });
-});
-
 describe("ingress", () => {
   test("endpoint: no scheme; IPv6 bracketed; the domain with TLS", () => {
     expect(endpointFor("lb.example.com", false)).toEqual({ endpoint: "lb.example.com", url: "http://lb.example.com" });
@@ -91,12 +75,12 @@ describe("ingress", () => {
 });
 
 describe("vLLM server arguments", () => {
-  const base = { namespace: "n", app: { name: "a", instance: "b", version: "c" }, model: "m", vllmImage: "i:1", vllmArgs: [], proxyImage: "p:1", tokensSecretName: "t", vllmResources: { cpu: "1", memory: "1Gi" }, proxyResources: { cpu: "1", memory: "1Gi" } };
+  const base = { namespace: "n", app: { name: "a", instance: "b", version: "c" }, model: "m", vllmImage: "i:1", vllmArgs: [], proxyImage: "p:1", internalTokenSecretName: "t", vllmResources: { cpu: "1", memory: "1Gi" }, proxyResources: { cpu: "1", memory: "1Gi" } };
   test("impossible values fail before any object is made", () => {
-    expect(() => validateVllmServerArgs({ ...base, replicas: 0 })).toThrow("VllmServer: replicas must be a whole number >= 1, got 0");
+    expect(() => validateVllmServerArgs({ ...base, replicas: -1 })).toThrow("VllmServer: replicas must be a whole number >= 0, got -1");
+    expect(() => validateVllmServerArgs({ ...base, replicas: 0 })).toThrow(/replicas 0 serves nothing unless an autoscaler owns the count/);
+    expect(() => validateVllmServerArgs({ ...base, replicas: 0, autoscaled: true })).not.toThrow();
     expect(() => validateVllmServerArgs({ ...base, gpusPerReplica: 1.5 })).toThrow("VllmServer: gpusPerReplica must be a whole number >= 0, got 1.5");
-    expect(() => validateVllmServerArgs({ ...base, redirectTo: "http://x.example.com/path" })).toThrow(/redirectTo must be https:\/\/<domain>/);
-    expect(() => validateVllmServerArgs({ ...base, redirectTo: "https://x.example.com" })).not.toThrow();
   });
 
   test("the grace period is longer than the preStop pause plus the proxy's drain", () => {

@@ -76,16 +76,22 @@ describe("npm run render", () => {
     const serving = docs.filter((d) => d.metadata.namespace === "vllm" || d.kind === "Namespace");
     expect(serving.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
       "Namespace/vllm",
-      "Secret/vllm-api-tokens",
+      "Secret/vllm-api-keys",
+      "Secret/vllm-internal-token",
       "Service/vllm-auth",
+      "Service/vllm-replicas",
+      "NetworkPolicy/vllm-gateway",
+      "NetworkPolicy/vllm-replicas",
       "PodDisruptionBudget/vllm",
+      "PodDisruptionBudget/vllm-gateway",
       "Deployment/vllm",
+      "Deployment/vllm-gateway",
     ]);
     for (const doc of serving) {
       expect(() => validateManifest(doc)).not.toThrow();
     }
-    const secret = serving.find((d) => d.kind === "Secret")!;
-    expect(secret.stringData).toEqual({ tokens: REDACTED });
+    const secrets = serving.filter((d) => d.kind === "Secret").map((d) => d.stringData);
+    expect(secrets).toEqual([{ "keys.json": REDACTED }, { token: REDACTED }]);
     // The dev stack has no hfToken yet: the program says so on stderr, and stdout stays YAML.
     expect(stderr).toContain("vllm-auth:hfToken is not set");
   }, 60_000);
