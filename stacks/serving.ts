@@ -16,6 +16,7 @@ import {
   gatewaySelector,
   imageVersion,
   namespaceLabels,
+  servedModelId,
 } from "../infra/k8s";
 import { Settings } from "./settings";
 
@@ -164,7 +165,8 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
       internalTokenSecretName: internal.secretName,
       replicasServiceName: server.replicasServiceName,
       coldStartTimeoutSeconds: settings.coldStartTimeoutSeconds,
-      modelId: settings.model,
+      // What vLLM lists in /v1/models, which the gateway answers before any replica has.
+      modelId: servedModelId(settings.model, settings.vllmArgs),
       ...(valkey !== undefined ? { redisUrl: valkey.url } : {}),
       ...(settings.tls !== undefined ? { redirectTo: `https://${settings.tls.domain}` } : {}),
       provider: deps.provider,

@@ -51,6 +51,16 @@ export function vllmCommand(model: string, gpus: number, extraArgs: readonly str
   ];
 }
 
+/** The model id `/v1/models` lists: the first `--served-model-name` in the extra flags, else the model. */
+export function servedModelId(model: string, extraArgs: readonly string[]): string {
+  for (let i = 0; i < extraArgs.length; i++) {
+    const arg = extraArgs[i];
+    if (arg === "--served-model-name" && extraArgs[i + 1] !== undefined) return extraArgs[i + 1];
+    if (arg.startsWith("--served-model-name=")) return arg.slice("--served-model-name=".length).split(/\s+/)[0];
+  }
+  return model;
+}
+
 /** A probe command that succeeds when vLLM's /health answers 2xx on loopback. */
 export function vllmHealthCommand(port: number = VLLM_PORT): string[] {
   const url = `http://${VLLM_HOST}:${port}/health`;

@@ -399,10 +399,15 @@ describe("the replica count under an autoscaler", () => {
     expect(deploymentOf(run).spec!.replicas).toBe(2);
   });
 
-  test("one gateway gets a budget that does not block node drains", async () => {
-    const run = await runWith({ "vllm-auth:gatewayReplicas": "1" });
+  test("one gateway gets a budget that does not block node drains; the gateway announces the served model name", async () => {
+    const run = await runWith({
+      "vllm-auth:gatewayReplicas": "1",
+      "vllm-auth:vllmArgs": JSON.stringify(["--max-model-len", "4096", "--served-model-name", "llama-2-chat"]),
+    });
     expect(manifestOfKind(run, "PodDisruptionBudget", "vllm-gateway").spec).toMatchObject({ maxUnavailable: 1 });
-    expect(container(deploymentOf(run, "vllm-gateway"), "gateway").env).toContainEqual({ name: "GATEWAY_REPLICAS", value: "1" });
+    const env = container(deploymentOf(run, "vllm-gateway"), "gateway").env;
+    expect(env).toContainEqual({ name: "GATEWAY_REPLICAS", value: "1" });
+    expect(env).toContainEqual({ name: "MODEL_ID", value: "llama-2-chat" });
   });
 });
 

@@ -11,6 +11,7 @@ import {
   labelValue,
   loadBalancerAddress,
   nlbAnnotations,
+  servedModelId,
   servicePorts,
   validateVllmServerArgs,
   vllmDrainCommand,
@@ -81,6 +82,12 @@ describe("vLLM server arguments", () => {
     expect(() => validateVllmServerArgs({ ...base, replicas: 0 })).toThrow(/replicas 0 serves nothing unless an autoscaler owns the count/);
     expect(() => validateVllmServerArgs({ ...base, replicas: 0, autoscaled: true })).not.toThrow();
     expect(() => validateVllmServerArgs({ ...base, gpusPerReplica: 1.5 })).toThrow("VllmServer: gpusPerReplica must be a whole number >= 0, got 1.5");
+  });
+
+  test("the model id the gateway announces follows --served-model-name, as /v1/models does", () => {
+    expect(servedModelId("meta-llama/Llama-2-7b-chat-hf", ["--max-model-len", "4096"])).toBe("meta-llama/Llama-2-7b-chat-hf");
+    expect(servedModelId("m", ["--served-model-name", "llama2", "--max-model-len", "4096"])).toBe("llama2");
+    expect(servedModelId("m", ["--served-model-name=llama2"])).toBe("llama2");
   });
 
   test("the grace period is longer than the preStop pause plus the proxy's drain", () => {
