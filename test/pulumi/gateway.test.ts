@@ -1,6 +1,7 @@
 import { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { createHash } from "crypto";
+import { loadConfig } from "../../proxy/src/config";
 import { formatKey, isWellFormedKey } from "../../proxy/src/keys/format";
 import { mapSecrets } from "../../stacks/manifests";
 import {
@@ -118,6 +119,30 @@ describe("the gateway tier with named keys, one of them limited, and TLS", () =>
     ]);
     // The replicas' DNS name is the headless Service the program creates.
     expect(serviceOf(run, "vllm-replicas").spec!.clusterIP).toBe("None");
+  });
+
+  test("the proxy's own configuration loader accepts both roles' environment as the program writes it", () => {
+    const envOf = (d: IDeployment, name: string) => Object.fromEntries(container(d, name).env!.map((e) => [e.name, String(e.value)]));
+    const gateway = loadConfig(envOf(deploymentOf(run, "vllm-gateway"), "gateway"));
+    expect(gateway).toMatchObject({
+      role: "gateway",
+      keysFile: "/etc/vllm-auth/keys/keys.json",
+      internalTokenFile: "/etc/vllm-auth/internal/token",
+      replicas: { kind: "dns", name: "vllm-replicas.vllm.svc.cluster.local", port: 8080 },
+      coldStartTimeoutMs: 900_000,
+      modelId: "meta-llama/Llama-2-7b-chat-hf",
+      gatewayReplicas: 3,
+      redirect: { port: 8081, to: "https://llm.example.com" },
+      forwardedProto: "https",
+      port: 8080,
+      metricsPort: 9090,
+      shutdownGraceMs: 240_000,
+    });
+    expect(gateway.redisUrl).toBe("redis://vllm-valkey.vllm.svc.cluster.local:6379");
+    const sidecar = loadConfig(envOf(deploymentOf(run), "proxy"));
+    expect(sidecar).toMatchObject({ role: "sidecar", internalTokenFile: "/etc/vllm-auth/internal/token", port: 8080, metricsPort: 9090 });
+    expect(sidecar.keysFile).toBeUndefined();
+    expect(sidecar.upstreamUrl.href).toBe("http://127.0.0.1:8000/");
   });
 
   test("the sidecar keeps its role: no client keys, no redirect listener, no limits store, even with TLS and limits", () => {
