@@ -24,9 +24,12 @@ export function rolloutStrategy(mode: RolloutStrategy): k8s.types.input.apps.v1.
 }
 
 /** Annotations of the Deployment: `pulumi up` waits for a first pod, unless none is asked for. */
-export function replicasAwaitAnnotations(initialReplicas: number): Record<string, string> {
+export function replicasAwaitAnnotations(initialReplicas: number, autoscaled: boolean): Record<string, string> {
   // At zero replicas nothing will become ready until a request arrives: do not wait.
-  return initialReplicas === 0 ? { "pulumi.com/skipAwait": "true" } : awaitTimeoutAnnotation();
+  const wait = initialReplicas === 0 ? { "pulumi.com/skipAwait": "true" } : awaitTimeoutAnnotation();
+  // A fixed count takes spec.replicas back from an autoscaler that owned it before (server-side apply
+  // refuses to overwrite another manager's field unless forced).
+  return autoscaled ? wait : { ...wait, "pulumi.com/patchForce": "true" };
 }
 
 
@@ -127,7 +130,7 @@ export class VllmServer extends pulumi.ComponentResource {
           namespace: args.namespace,
           labels,
           // pulumi up waits for a first pod to be ready (a first start downloads the model), if one is asked for.
-          annotations: replicasAwaitAnnotations(replicas),
+          annotations: replicasAwaitAnnotations(replicas, args.autoscaled === true),
         },
         spec: {
           replicas,

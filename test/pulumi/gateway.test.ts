@@ -407,6 +407,7 @@ describe("the replica count under an autoscaler", () => {
     expect(deploymentOf(run).spec!.replicas).toBe(1);
     expect(deploymentOf(run).metadata!.annotations!["pulumi.com/timeoutSeconds"]).toBeDefined();
     expect(deploymentOf(run).metadata!.annotations!["pulumi.com/skipAwait"]).toBeUndefined();
+    expect(deploymentOf(run).metadata!.annotations!["pulumi.com/patchForce"]).toBeUndefined();
   });
 
   test("scaled to zero, the Deployment starts at 0 and pulumi up does not wait for a pod that no request has asked for", async () => {
@@ -418,10 +419,11 @@ describe("the replica count under an autoscaler", () => {
     expect(deploymentOf(run, "vllm-gateway").metadata!.annotations!["pulumi.com/skipAwait"]).toBeUndefined();
   });
 
-  test("a fixed count stays Pulumi's", async () => {
+  test("a fixed count stays Pulumi's, and takes spec.replicas back from an autoscaler that owned it before", async () => {
     const run = await runWith({ "vllm-auth:minReplicas": "2", "vllm-auth:maxReplicas": "2" });
     expect(named(run, "kubernetes:apps/v1:Deployment", "vllm-deployment").ignoreChanges).toEqual([]);
     expect(deploymentOf(run).spec!.replicas).toBe(2);
+    expect(deploymentOf(run).metadata!.annotations!["pulumi.com/patchForce"]).toBe("true");
   });
 
   test("one gateway gets a budget that does not block node drains; the gateway announces the served model name", async () => {
