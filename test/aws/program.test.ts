@@ -4,6 +4,7 @@ import {
   LB_HOSTNAME,
   PROXY_DIGEST,
   ProgramRun,
+  dependsOn,
   deploymentOf,
   manifests,
   named,
@@ -75,9 +76,9 @@ describe("the whole program, target aws, default config", () => {
   });
 
   it("creates the gateways after the load balancer controller and the NLB Service, so the controller's webhook gives their pods the readiness gate", () => {
-    const deps = named(run, "vllm-auth:infra:Gateway", "vllm-gateway").dependencies ?? [];
-    expect(deps.some((urn) => urn.endsWith("::vllm-auth-service"))).toBe(true);
-    expect(deps.some((urn) => urn.endsWith("::vllm-lbc-release"))).toBe(true);
+    const gateway = named(run, "vllm-auth:infra:Gateway", "vllm-gateway");
+    expect(dependsOn(gateway, "kubernetes:core/v1:Service", "vllm-auth-service")).toBe(true);
+    expect(dependsOn(gateway, "kubernetes:helm.sh/v3:Release", "vllm-lbc-release")).toBe(true);
     const ns = manifests(run).find((m) => m.kind === "Namespace")!;
     expect((ns.metadata.labels as Record<string, string>)["elbv2.k8s.aws/pod-readiness-gate-inject"]).toBe("enabled");
   });

@@ -7,6 +7,7 @@ import { mapSecrets } from "../../stacks/manifests";
 import {
   ProgramRun,
   container,
+  dependsOn,
   deploymentOf,
   existingConfig,
   fakeToken,
@@ -317,7 +318,7 @@ describe("the gateway tier with named keys, one of them limited, and TLS", () =>
   test("the gateways are created after the load balancer's Service exists, which waits only for its address", () => {
     const service = named(run, "kubernetes:core/v1:Service", "vllm-auth-service");
     const gatewayComponent = named(run, "vllm-auth:infra:Gateway", "vllm-gateway");
-    expect(gatewayComponent.dependencies!.some((urn) => urn.endsWith("kubernetes:core/v1:Service::vllm-auth-service"))).toBe(true);
+    expect(dependsOn(gatewayComponent, "kubernetes:core/v1:Service", "vllm-auth-service")).toBe(true);
     expect((reveal(service.inputs) as { metadata: { annotations: Record<string, string> } }).metadata.annotations["pulumi.com/waitFor"]).toBe(
       "jsonpath={.status.loadBalancer.ingress[0]}",
     );

@@ -17,7 +17,7 @@ export interface Recorded {
   readonly name: string;
   readonly inputs: Record<string, unknown>;
   readonly provider?: string;
-  /** URNs of the resources this one waits for (explicit `dependsOn` and those its inputs come from). */
+  /** URNs of the resources it waits for (`dependsOn` and the resources behind its input Outputs). */
   readonly dependencies?: readonly string[];
   /** The `ignoreChanges` option. */
   readonly ignoreChanges?: readonly string[];
@@ -126,7 +126,7 @@ interface RegistrationOptions {
   readonly ignoreChanges: readonly string[];
 }
 
-/** The monitor's request, as far as the options it carries go. */
+/** A resource registration as the mock monitor receives it. */
 interface RegisterRequest {
   getType(): string;
   getName(): string;
@@ -134,21 +134,19 @@ interface RegisterRequest {
   getIgnorechangesList(): string[];
 }
 
-/**
- * Records each registration's dependencies and ignoreChanges: the mock monitor of this (fresh)
- * module registry receives them in the request but passes `newResource` only type, name and inputs.
- */
-function recordResourceOptions(): Map<string, RegistrationOptions> {
-  const seen = new Map<string, RegistrationOptions>();
-  const { MockMonitor } = require("@pulumi/pulumi/runtime/mocks") as {
-    MockMonitor: { prototype: { registerResource(req: RegisterRequest, callback: unknown): Promise<void> } };
+/** Keeps, per `type::name`, what each registration waits for and ignores: mocks' `newResource` does not see them. */
+function recordOptions(pulumi: typeof PulumiModule, into: Map<string, RegistrationOptions>): void {
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): unknown };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    into.set(`${req.getType()}::${req.getName()}`, { dependencies: req.getDependenciesList(), ignoreChanges: req.getIgnorechangesList() });
+    return register(req, callback);
   };
-  const original = MockMonitor.prototype.registerResource;
-  MockMonitor.prototype.registerResource = function (req: RegisterRequest, callback: unknown) {
-    seen.set(`${req.getType()}::${req.getName()}`, { dependencies: req.getDependenciesList(), ignoreChanges: req.getIgnorechangesList() });
-    return original.call(this, req, callback);
-  };
-  return seen;
+}
+
+/** Whether `r` waits for the resource of `type` named `name`. */
+export function dependsOn(r: Recorded, type: string, name: string): boolean {
+  return (r.dependencies ?? []).some((urn) => urn.endsWith(`${type}::${name}`));
 }
 
 /** Fully qualified config keys as the CLI would pass them. */
@@ -165,8 +163,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
   const resources: Recorded[] = [];
   const warnings: string[] = [];
   const calls: string[] = [];
-  const options = recordResourceOptions();
-
+  const options = new Map<string, RegistrationOptions>();
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
@@ -190,6 +187,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
     "dev",
     false,
   );
+  recordOptions(pulumi, options);
   pulumi.runtime.setAllConfig({ ...config }, [...secretKeys]);
   const originalWarn = pulumi.log.warn;
   pulumi.log.warn = (msg: string) => {
