@@ -28,7 +28,8 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
       "vllm-auth:model": "facebook/opt-125m",
       "vllm-auth:vllmImage": CPU_IMAGE,
       "vllm-auth:gpusPerReplica": "0",
-      "vllm-auth:replicas": "1",
+      "vllm-auth:minReplicas": "1",
+      "vllm-auth:maxReplicas": "1",
       "vllm-auth:vllmArgs": JSON.stringify(["--max-model-len", "2048"]),
       "vllm-auth:vllmResources": JSON.stringify({ cpu: "2", memory: "6Gi" }),
       "vllm-auth:modelCacheGiB": "5",
@@ -78,7 +79,8 @@ describe("scheduling and sizing settings", () => {
       existingConfig({
         "vllm-auth:namespace": "llm-serving",
         "vllm-auth:createNamespace": "false",
-        "vllm-auth:replicas": "3",
+        "vllm-auth:minReplicas": "3",
+        "vllm-auth:maxReplicas": "5",
         "vllm-auth:gpusPerReplica": "2",
         "vllm-auth:nodeSelector": JSON.stringify({ "node.kubernetes.io/instance-type": "g6.12xlarge" }),
         "vllm-auth:tolerations": JSON.stringify([{ key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule" }]),
@@ -163,15 +165,21 @@ describe("proxy image built from proxy/ and pushed to proxyRegistry, cluster fro
 });
 
 describe("a stack with config mistakes", () => {
+  test("a misspelt key stops the program with the nearest key, instead of being ignored", async () => {
+    await expect(runProgram(existingConfig({ "vllm-auth:gatewayReplica": "3" }))).rejects.toThrow(
+      "vllm-auth:gatewayReplica: is not a key this program reads. Did you mean vllm-auth:gatewayReplicas?",
+    );
+  });
+
   test("fails before creating anything, with every mistake in one message", async () => {
     await expect(
       runProgram({
         "vllm-auth:target": "existing",
-        "vllm-auth:replicas": "two",
+        "vllm-auth:maxReplicas": "two",
         "vllm-auth:vllmImage": "vllm/vllm-openai:latest",
       }),
     ).rejects.toThrow(
-      /Invalid configuration \(3 problems\)[\s\S]*vllm-auth:replicas[\s\S]*vllm-auth:vllmImage[\s\S]*vllm-auth:proxyImage/,
+      /Invalid configuration \(3 problems\)[\s\S]*vllm-auth:vllmImage[\s\S]*vllm-auth:proxyImage[\s\S]*vllm-auth:maxReplicas/,
     );
   });
 });

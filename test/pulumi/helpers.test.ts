@@ -1,18 +1,24 @@
 import { spawn } from "child_process";
+import { createHash } from "crypto";
 import * as http from "http";
 import * as net from "net";
 import { AddressInfo } from "net";
 import { digestRef, validateRepository } from "../../infra/image/pushedImage";
 import {
   TERMINATION_GRACE_SECONDS,
+  anyKeyLimited,
+  apiKeysProblems,
   appLabels,
   endpointFor,
   imageVersion,
+  internalTokenFile,
+  keysFileFor,
   labelValue,
   loadBalancerAddress,
   nlbAnnotations,
   servedModelId,
   servicePorts,
+  validGenerations,
   validateVllmServerArgs,
   vllmDrainCommand,
   vllmHealthCommand,
@@ -51,6 +57,40 @@ describe("labels", () => {
     expect(imageVersion("vllm/vllm-openai:v0.29.0")).toBe("v0.29.0");
     expect(imageVersion("registry.local:5000/vllm:v1")).toBe("v1");
     expect(imageVersion(`vllm/vllm-openai@sha256:${"c".repeat(64)}`)).toBe("sha256-cccccccccccc");
+  });
+});
+
+describe("keys and the internal credential", () => {
+  test("key names are checked all at once: one at least, each once, a safe name, whole generations and limits", () => {
+    expect(apiKeysProblems([{ name: "alice", generation: 0 }, { name: "ci-bot", generation: 3, rpm: 60 }])).toEqual([]);
+    expect(apiKeysProblems([])).toEqual(["apiKeys is empty: name at least one key, e.g. [{name: default}]"]);
+    expect(apiKeysProblems([{ name: "a", generation: 0 }, { name: "a", generation: -1, tpm: 0 }])).toEqual([
+      'key name "a" appears twice: each key needs its own name',
+      'key "a": generation must be a whole number >= 0, got -1',
+      'key "a": tpm must be a whole number >= 1 or unset, got 0',
+    ]);
+    expect(apiKeysProblems([{ name: "Bob_1", generation: 0 }])[0]).toMatch(/^key name "Bob_1": use 1 to 32 lowercase letters/);
+  });
+
+  test("the keys file lists names, digests and limits, sorted by name; a key without limits has none", () => {
+    const keys = [{ name: "zed", generation: 0 }, { name: "amy", generation: 1, concurrency: 2 }];
+    const file = JSON.parse(keysFileFor(keys, ["key-z", "key-a"]));
+    expect(file).toEqual({
+      version: 1,
+      keys: [
+        { name: "amy", sha256: createHash("sha256").update("key-a").digest("hex"), limits: { concurrency: 2 } },
+        { name: "zed", sha256: createHash("sha256").update("key-z").digest("hex") },
+      ],
+    });
+    expect(anyKeyLimited(keys)).toBe(true);
+    expect(anyKeyLimited([{ name: "zed", generation: 0 }])).toBe(false);
+  });
+
+  test("the internal credential keeps the previous generation, current first", () => {
+    expect(validGenerations(0)).toEqual([0]);
+    expect(validGenerations(3)).toEqual([3, 2]);
+    expect(() => validGenerations(-1)).toThrow("InternalCredential: generation must be a whole number >= 0, got -1");
+    expect(internalTokenFile(["new", "old"])).toBe("new\nold\n");
   });
 });
 
