@@ -233,9 +233,8 @@ export function renderBanner(input: BannerInput): string {
     const demo = limitCommand(input.endpoint, key, input.model);
     if (demo !== undefined) lines.push(...limitComment(key), demo, "");
   }
-  if (input.keys.length > 0) {
-    lines.push("# Usage per key (requests by route and status, prompt and completion tokens), from the gateway's metrics.", `curl -s ${input.metricsUrl} | grep '^vllm_auth_key_'`, "");
-  }
+  // --token-file's tokens are metered too, named token-1, token-2, ... by their place in the file.
+  lines.push("# Usage per key (requests by route and status, prompt and completion tokens), from the gateway's metrics.", `curl -s ${input.metricsUrl} | grep '^vllm_auth_key_'`, "");
   const apiKey = /^[A-Za-z0-9._~+\/=-]+$/.test(credential) ? credential : shellQuote(credential);
   lines.push(
     "OpenAI SDKs and tools (straight to the API port):",

@@ -239,9 +239,13 @@ describe("npm run local --upstream URL --token-file PATH", () => {
     expect(seen[0].headers.authorization).toBeUndefined();
   });
 
-  test("the second token in the file works too", async () => {
-    const command = bannerOf("upstream").commands[2].replace(GIVEN_TOKENS[0], GIVEN_TOKENS[1]);
+  test("the second token in the file works too, and the gateway meters it by its place in the file", async () => {
+    const banner = bannerOf("upstream");
+    const command = banner.commands[2].replace(GIVEN_TOKENS[0], GIVEN_TOKENS[1]);
     expectSeedCompletion((await paste(command, home)).stdout, SEED_MODEL, /^Hello! I'm LLaMA/);
+    const usage = (await paste(commandFor(banner, /^# Usage per key/), home)).stdout;
+    expect(usage).toMatch(/^vllm_auth_key_requests_total\{key="token-2",route="chat_completions",status="200",role="gateway"\} 1$/m);
+    expect(usage).not.toContain(GIVEN_TOKENS[1]);
   });
 
   test("Ctrl-C stops it, leaves the user's token file and the user's server alone", async () => {

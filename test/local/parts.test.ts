@@ -197,12 +197,12 @@ describe("printed commands", () => {
     expect(text).toContain(`export OPENAI_API_KEY=${KEY_A}\n`);
   });
 
-  test("--token-file alone: the first token in the seed's commands, no key lines and no usage command", () => {
+  test("--token-file alone: the first token in the seed's commands, no key lines", () => {
     const text = renderBanner({ ...input, keys: [], keysFile: undefined, tokens: { token: "t".repeat(20), file: "/home/u/tokens.txt", count: 2 } });
     expect(text).toContain(`  token      ${"t".repeat(20)}\n`);
     expect(text).toContain("  tokens     /home/u/tokens.txt   (2 token(s), accepted by the gateway (TOKENS_FILE)");
     expect(text).not.toContain("  key  ");
-    expect(text).not.toContain("vllm_auth_key_");
+    expect(text).toContain(`export OPENAI_API_KEY=${"t".repeat(20)}\n`);
   });
 
   test.each([
