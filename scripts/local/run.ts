@@ -15,7 +15,7 @@ const LOCAL_GRACE_MS = 2_000;
 /** Health polls at both tiers: a replica that turns ready is serving held requests within half a second. */
 const LOCAL_READY_POLL_MS = 250;
 /** How long the gateway holds a request past --replica-start-delay-ms before its 503 (the cluster holds 600 s). */
-export const LOCAL_HOLD_MARGIN_MS = 60_000;
+const LOCAL_HOLD_MARGIN_MS = 60_000;
 
 export interface LocalRun {
   readonly banner: string;
