@@ -120,6 +120,8 @@ export class Cluster extends pulumi.ComponentResource {
   public readonly adminPrincipalArns: pulumi.Output<string[]>;
   /** Resources a node group must wait for: the add-ons a node needs to become Ready. */
   public readonly nodePrerequisites: pulumi.Resource[];
+  /** The `karpenter.sh/discovery` tag on the cluster security group, when asked for: Karpenter's nodes need it. */
+  public readonly discoveryTags: pulumi.Resource[] = [];
   public readonly systemNodeGroup: aws.eks.NodeGroup;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -253,11 +255,12 @@ export class Cluster extends pulumi.ComponentResource {
 
     if (args.karpenterDiscovery !== undefined) {
       // EKS creates this group and puts every node in it; Karpenter's nodes find it by this tag.
-      new aws.ec2.Tag(
+      const tag = new aws.ec2.Tag(
         `${name}-sg-discovery`,
         { resourceId: cluster.vpcConfig.clusterSecurityGroupId, key: KARPENTER_DISCOVERY_TAG, value: args.karpenterDiscovery },
         self,
       );
+      this.discoveryTags.push(tag);
     }
 
     this.name = cluster.name;

@@ -70,6 +70,9 @@ export function servingState(type: string, name: string, inputs: Record<string, 
     case "random:index/randomPassword:RandomPassword":
       state.result = fakeToken(name);
       break;
+    case "random:index/randomId:RandomId":
+      state.hex = `${String(inputs.prefix ?? "")}0a1b2c3d`;
+      break;
     case "kubernetes:core/v1:Service":
       state.status = { loadBalancer: { ingress: [{ hostname: LB_HOSTNAME }] } };
       break;
