@@ -83,7 +83,7 @@ export function karpenterValues(args: {
     nodeSelector: { "kubernetes.io/os": "linux", ...args.systemNodeSelector },
     controller: {
       resources: { requests: { ...KARPENTER_RESOURCES.requests }, limits: { ...KARPENTER_RESOURCES.limits } },
-      // As the guide does for Fargate: the region is given rather than read from instance metadata.
+      // The region is given, not read from instance metadata (chart values.yaml: `controller.env`, its example AWS_REGION).
       env: [{ name: "AWS_REGION", value: args.region }],
     },
   };

@@ -33,6 +33,16 @@ export const OMITTED_REFERENCE_POLICIES: Readonly<Record<string, string>> = {
   KarpenterControllerZonalShiftPolicy: "zonal shift integration is off (settings.enableZonalShift defaults to false)",
 };
 
+/**
+ * Statements added to the reference, each with the reason. The guide creates EC2's spot service-linked
+ * role by hand once per account (`aws iam create-service-linked-role --aws-service-name spot.amazonaws.com`,
+ * step06-add-spot-role.sh); without it the first spot launch fails with ServiceLinkedRoleCreationNotPermitted.
+ * Letting the controller create that one role (and no other) makes a new account work on the first deploy.
+ */
+export const ADDED_STATEMENTS: Readonly<Record<string, string>> = {
+  AllowSpotServiceLinkedRoleCreation: "EC2 creates its spot service-linked role on the first spot launch of an account",
+};
+
 /** The controller's policies, one per reference policy, keyed by the reference's name without the cluster suffix. */
 export type ControllerPolicies = Readonly<Record<
   | "KarpenterControllerNodeLifecyclePolicy"
@@ -138,6 +148,13 @@ export function karpenterControllerPolicies(scope: ClusterScope, nodeRoleArn: st
         Resource: nodeRoleArn,
         Action: "iam:PassRole",
         Condition: { StringEquals: { "iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"] } },
+      },
+      {
+        Sid: "AllowSpotServiceLinkedRoleCreation",
+        Effect: "Allow",
+        Resource: `arn:${partition}:iam::${accountId}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot`,
+        Action: "iam:CreateServiceLinkedRole",
+        Condition: { StringEquals: { "iam:AWSServiceName": "spot.amazonaws.com" } },
       },
       {
         Sid: "AllowScopedInstanceProfileCreationActions",

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EC2NodeClass } from "@kubernetes-models/karpenter/karpenter.k8s.aws/v1/EC2NodeClass";
 import { NodePool } from "@kubernetes-models/karpenter/karpenter.sh/v1/NodePool";
 import {
+  ADDED_STATEMENTS,
   BOTTLEROCKET_ALIAS,
   GpuNodePool,
   INTERRUPTION_RULES,
@@ -73,11 +74,22 @@ const statement = (d: PolicyDocument, sid: string): PolicyStatement => {
 describe("the Karpenter controller's IAM policies", () => {
   const policies = karpenterControllerPolicies(parseClusterArn(CLUSTER_ARN), NODE_ROLE_ARN, QUEUE_ARN);
 
-  it("grant exactly the actions of Karpenter 1.15's reference policies, statement by statement", () => {
+  it("grant exactly the actions of Karpenter 1.15's reference policies, statement by statement, plus the listed additions", () => {
     const ours = Object.fromEntries(
-      Object.entries(policies).map(([name, d]) => [name, Object.fromEntries(d.Statement.map((s) => [s.Sid, actionsOf(s)]))]),
+      Object.entries(policies).map(([name, d]) => [
+        name,
+        Object.fromEntries(d.Statement.filter((s) => !((s.Sid ?? "") in ADDED_STATEMENTS)).map((s) => [s.Sid, actionsOf(s)])),
+      ]),
     );
     expect(ours).toEqual(REFERENCE_ACTIONS);
+    expect(Object.keys(ADDED_STATEMENTS)).toEqual(["AllowSpotServiceLinkedRoleCreation"]);
+  });
+
+  it("may create EC2's spot service-linked role and no other role, so a new account's first spot launch works", () => {
+    const slr = statement(policies.KarpenterControllerIAMIntegrationPolicy, "AllowSpotServiceLinkedRoleCreation");
+    expect(actionsOf(slr)).toEqual(["iam:CreateServiceLinkedRole"]);
+    expect(slr.Resource).toBe(`arn:aws:iam::${ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot`);
+    expect(slr.Condition).toEqual({ StringEquals: { "iam:AWSServiceName": "spot.amazonaws.com" } });
   });
 
   it("let the controller launch, tag and delete only what carries this cluster's ownership tag", () => {
@@ -100,7 +112,7 @@ describe("the Karpenter controller's IAM policies", () => {
     expect(pass.Condition).toEqual({ StringEquals: { "iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"] } });
     expect(statement(policies.KarpenterControllerInterruptionPolicy, "AllowInterruptionQueueActions").Resource).toBe(QUEUE_ARN);
     expect(statement(policies.KarpenterControllerEKSIntegrationPolicy, "AllowAPIServerEndpointDiscovery").Resource).toBe(CLUSTER_ARN);
-    for (const s of policies.KarpenterControllerIAMIntegrationPolicy.Statement.slice(1)) {
+    for (const s of policies.KarpenterControllerIAMIntegrationPolicy.Statement.filter((s) => s.Sid?.includes("InstanceProfile"))) {
       expect(s.Resource).toBe(`arn:aws:iam::${ACCOUNT}:instance-profile/*`);
     }
   });
