@@ -9,6 +9,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBu
 import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Secret } from "kubernetes-models/v1/Secret";
 import { IService, Service } from "kubernetes-models/v1/Service";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { Manifest, manifestOf, mapSecrets } from "../../stacks/manifests";
 import { SchemaModel, validateStrictly } from "./schema";
 
@@ -18,6 +19,10 @@ export interface Recorded {
   readonly name: string;
   readonly inputs: Record<string, unknown>;
   readonly provider?: string;
+  /** URNs of the resources it waits for (`dependsOn` and the resources behind its input Outputs). */
+  readonly dependencies?: readonly string[];
+  /** The `ignoreChanges` option. */
+  readonly ignoreChanges?: readonly string[];
 }
 
 /** A stack output after the run. */
@@ -49,9 +54,10 @@ export interface ProviderMocks {
   readonly resource?: (args: PulumiModule.runtime.MockResourceArgs) => MockResult | undefined;
 }
 
-/** A deterministic 48-character alphanumeric token per resource name, like RandomPassword's result. */
-export function fakeToken(name: string): string {
-  return createHash("sha512").update(name).digest("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 48);
+/** A deterministic alphanumeric token per resource name (and keepers), like RandomPassword's result of that length. */
+export function fakeToken(name: string, length = 48, keepers: unknown = undefined): string {
+  const seed = keepers === undefined ? name : `${name}|${JSON.stringify(keepers)}`;
+  return createHash("sha512").update(seed).digest("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, length);
 }
 
 export const LB_HOSTNAME = "k8s-vllm-vllmauth-0123456789.elb.us-east-1.amazonaws.com";
@@ -68,7 +74,8 @@ export function servingState(type: string, name: string, inputs: Record<string, 
   }
   switch (type) {
     case "random:index/randomPassword:RandomPassword":
-      state.result = fakeToken(name);
+      // A change of keepers is a replacement: a new value, as the provider would generate.
+      state.result = fakeToken(name, typeof inputs.length === "number" ? inputs.length : 48, inputs.keepers);
       break;
     case "random:index/randomId:RandomId":
       state.hex = `${String(inputs.prefix ?? "")}0a1b2c3d`;
@@ -118,6 +125,35 @@ export function reveal(value: unknown): unknown {
   return mapSecrets(value, (v) => v);
 }
 
+/** The request fields the mock monitor does not hand to `newResource`. */
+interface RegistrationOptions {
+  readonly dependencies: readonly string[];
+  readonly ignoreChanges: readonly string[];
+}
+
+/** A resource registration as the mock monitor receives it. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getDependenciesList(): string[];
+  getIgnorechangesList(): string[];
+}
+
+/** Keeps, per `type::name`, what each registration waits for and ignores: mocks' `newResource` does not see them. */
+function recordOptions(pulumi: typeof PulumiModule, into: Map<string, RegistrationOptions>): void {
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): unknown };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    into.set(`${req.getType()}::${req.getName()}`, { dependencies: req.getDependenciesList(), ignoreChanges: req.getIgnorechangesList() });
+    return register(req, callback);
+  };
+}
+
+/** Whether `r` waits for the resource of `type` named `name`. */
+export function dependsOn(r: Recorded, type: string, name: string): boolean {
+  return (r.dependencies ?? []).some((urn) => urn.endsWith(`${type}::${name}`));
+}
+
 /** Fully qualified config keys as the CLI would pass them. */
 export type StackConfig = Record<string, string>;
 
@@ -133,11 +169,19 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
   const resources: Recorded[] = [];
   const warnings: string[] = [];
   const calls: string[] = [];
-
+  const options = new Map<string, RegistrationOptions>();
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs, ...(args.provider ? { provider: args.provider } : {}) });
+        const recorded = options.get(`${args.type}::${args.name}`);
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs,
+          ...(args.provider ? { provider: args.provider } : {}),
+          dependencies: recorded?.dependencies ?? [],
+          ignoreChanges: recorded?.ignoreChanges ?? [],
+        });
         return mockResource(args, mocks.resource);
       },
       call: (args) => {
@@ -149,6 +193,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
     "dev",
     false,
   );
+  recordOptions(pulumi, options);
   pulumi.runtime.setAllConfig({ ...config }, [...secretKeys]);
   const originalWarn = pulumi.log.warn;
   pulumi.log.warn = (msg: string) => {
@@ -229,6 +274,7 @@ const MODELS: Record<string, (m: Manifest) => SchemaModel> = {
   "v1/Service": (m) => new Service(m as ConstructorParameters<typeof Service>[0]),
   "apps/v1/Deployment": (m) => new Deployment(m as ConstructorParameters<typeof Deployment>[0]),
   "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as ConstructorParameters<typeof PodDisruptionBudget>[0]),
+  "networking.k8s.io/v1/NetworkPolicy": (m) => new NetworkPolicy(m as ConstructorParameters<typeof NetworkPolicy>[0]),
   // Custom resources: the @kubernetes-models packages compile each CRD's schema.
   "karpenter.sh/v1/NodePool": (m) => new NodePool(m as unknown as ConstructorParameters<typeof NodePool>[0]),
   "karpenter.k8s.aws/v1/EC2NodeClass": (m) => new EC2NodeClass(m as unknown as ConstructorParameters<typeof EC2NodeClass>[0]),
@@ -252,13 +298,14 @@ export function validateManifest(m: Manifest): void {
   validateStrictly(model(m), `${m.apiVersion} ${m.kind} ${String(m.metadata.name)}`, schemaOf(m.apiVersion));
 }
 
-/** The run's one Deployment, typed by the Kubernetes schema models. */
-export function deploymentOf(run: ProgramRun): IDeployment {
-  return manifestOfKind(run, "Deployment") as unknown as IDeployment;
+/** A Deployment of the run (the vLLM replicas unless named), typed by the Kubernetes schema models. */
+export function deploymentOf(run: ProgramRun, name = "vllm"): IDeployment {
+  return manifestOfKind(run, "Deployment", name) as unknown as IDeployment;
 }
 
-export function serviceOf(run: ProgramRun): IService {
-  return manifestOfKind(run, "Service") as unknown as IService;
+/** A Service of the run (the public load balancer unless named). */
+export function serviceOf(run: ProgramRun, name = "vllm-auth"): IService {
+  return manifestOfKind(run, "Service", name) as unknown as IService;
 }
 
 export function podSpec(deployment: IDeployment): IPodSpec {
