@@ -45,7 +45,19 @@ const CALLS = {
 /** Outputs only a real deployment computes, as placeholders. */
 function state(type, name, inputs) {
   const out = { ...inputs };
-  if (type === "random:index/randomPassword:RandomPassword") out.result = `placeholder-${name}-0123456789abcdef`;
+  // Letters and digits of the requested length, as the provider generates: API keys check their random part.
+  if (type === "random:index/randomPassword:RandomPassword") {
+    out.result = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".repeat(4).slice(0, inputs.length ?? 48);
+  }
+  if (type === "random:index/randomId:RandomId") out.hex = `${inputs.prefix ?? ""}0a1b2c3d`;
+  if (type === "aws:eks/cluster:Cluster") {
+    out.name = name;
+    out.arn = `arn:aws:eks:us-east-1:123456789012:cluster/${name}`;
+  }
+  if (type === "aws:iam/role:Role") {
+    out.name = name;
+    out.arn = `arn:aws:iam::123456789012:role/${name}`;
+  }
   if (type === "kubernetes:core/v1:Service") out.status = { loadBalancer: { ingress: [{ hostname: "lb.example.com" }] } };
   if (type === "docker-build:index:Image") out.digest = `sha256:${"0".repeat(64)}`;
   if (type === "aws:ecr/repository:Repository") {
