@@ -42,13 +42,17 @@ const CALLS = {
   "aws:lb/getHostedZoneId:getHostedZoneId": { id: "Z26RNL4JYFTOTI" },
 };
 
+/** Letters and digits of the asked length, as RandomPassword's result is (API keys check their alphabet). */
+function placeholderPassword(name, length) {
+  const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  const digest = require("node:crypto").createHash("sha256").update(name).digest();
+  return Array.from({ length: Number(length) || 32 }, (_, i) => alphabet[digest[i % digest.length] % alphabet.length]).join("");
+}
+
 /** Outputs only a real deployment computes, as placeholders. */
 function state(type, name, inputs) {
   const out = { ...inputs };
-  // Letters and digits of the requested length, as the provider generates: API keys check their random part.
-  if (type === "random:index/randomPassword:RandomPassword") {
-    out.result = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".repeat(4).slice(0, inputs.length ?? 48);
-  }
+  if (type === "random:index/randomPassword:RandomPassword") out.result = placeholderPassword(name, inputs.length);
   if (type === "random:index/randomId:RandomId") out.hex = `${inputs.prefix ?? ""}0a1b2c3d`;
   if (type === "aws:eks/cluster:Cluster") {
     out.name = name;
