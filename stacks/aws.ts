@@ -1,19 +1,24 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import {
   Cluster,
   DnsAlias,
   GpuNodePool,
-  GpuNodePoolArgs,
+  GpuPoolShape,
+  KARPENTER_DISCOVERY_TAG,
+  Karpenter,
   LoadBalancerController,
   Network,
   ProxyImage,
+  SYSTEM_NODE_LABELS,
+  SelectorTerm,
   SystemNodeScaling,
   Tls,
   VLLM_IMAGE_GIB,
+  gpuNodePoolProblems,
   validateClusterArgs,
   validateExistingNetwork,
-  validateGpuNodePoolArgs,
   validateTlsArgs,
 } from "../infra/aws";
 import { proxyBuildPaths } from "./buildContext";
@@ -27,35 +32,24 @@ export type AwsOutputs = ServingOutputs & {
   clusterName: pulumi.Output<string>;
 };
 
-/** The GPU node group's name and sizing; Karpenter's NodePool replaces it. */
-export type GpuPoolSizing = { readonly name: string } & Pick<
-  GpuNodePoolArgs,
-  "instanceTypes" | "capacityType" | "minSize" | "desiredSize" | "maxSize" | "diskGiB"
->;
+/** Labels of the GPU nodes besides `nvidia.com/gpu.present`, so `kubectl get nodes -l` finds them like the system ones. */
+export const GPU_POOL_LABELS: Readonly<Record<string, string>> = { "vllm-auth.dev/pool": "gpu" };
 
-/**
- * One managed GPU node group: a node per replica that always runs (at least one), and up to
- * `maxGpus` worth of nodes; on-demand whenever the config allows it, as a node group has one capacity type.
- */
-export function gpuPoolSizing(settings: Settings): GpuPoolSizing {
+/** The GPU NodePool's shape from the settings: which instances, which capacity, how many GPUs, how much disk. */
+export function gpuPoolShape(settings: Settings): GpuPoolShape {
   const s = settings.aws;
-  const running = Math.max(1, settings.autoscaling.minReplicas);
-  const maxSize = Math.max(running, Math.floor(s.maxGpus / Math.max(1, settings.gpusPerReplica)));
-  return {
-    name: "gpu",
-    instanceTypes: s.gpuInstanceTypes,
-    capacityType: s.gpuCapacityTypes.includes("on-demand") ? "ON_DEMAND" : "SPOT",
-    minSize: running,
-    desiredSize: running,
-    maxSize,
-    diskGiB: s.gpuDiskGiB,
-  };
+  return { instanceTypes: s.gpuInstanceTypes, capacityTypes: s.gpuCapacityTypes, maxGpus: s.maxGpus, diskGiB: s.gpuDiskGiB };
 }
 
 /** The system node group's size, as the cluster component spells it. */
 export function systemNodeScaling(settings: Settings): SystemNodeScaling {
   const n = settings.aws.systemNodes;
   return { minSize: n.min, desiredSize: n.desired, maxSize: n.max };
+}
+
+/** Karpenter's controller replicas: a standby needs a second system node (the chart spreads them over hosts). */
+export function karpenterReplicas(settings: Settings): 1 | 2 {
+  return settings.aws.systemNodes.desired >= 2 ? 2 : 1;
 }
 
 /** The message of whatever `check` throws, or nothing. */
@@ -89,15 +83,19 @@ export function awsSettingsProblems(settings: Settings): string[] {
     const network = { vpcId: s.vpcId, publicSubnetIds: s.publicSubnetIds, privateSubnetIds: s.privateSubnetIds };
     problems.push(...problemOf(() => validateExistingNetwork(network)));
   }
-  for (const pool of [gpuPoolSizing(settings)]) {
-    problems.push(...problemOf(() => validateGpuNodePoolArgs(pool.name, { ...pool, clusterName: "", kubernetesVersion: s.kubernetesVersion, subnetIds: [] })));
-    if (pool.diskGiB < settings.modelCacheGiB + VLLM_IMAGE_GIB) {
-      problems.push(
-        `GPU pool "${pool.name}" has diskGiB ${pool.diskGiB}, less than modelCacheGiB (${settings.modelCacheGiB}) plus ` +
-          `about ${VLLM_IMAGE_GIB} GiB for the vLLM image: set gpuDiskGiB to at least ` +
-          `${settings.modelCacheGiB + VLLM_IMAGE_GIB}`,
-      );
-    }
+  problems.push(...gpuNodePoolProblems(gpuPoolShape(settings)).map((p) => `GPU node pool: ${p}`));
+  if (s.gpuDiskGiB < settings.modelCacheGiB + VLLM_IMAGE_GIB) {
+    problems.push(
+      `gpuDiskGiB ${s.gpuDiskGiB} is less than modelCacheGiB (${settings.modelCacheGiB}) plus about ${VLLM_IMAGE_GIB} GiB ` +
+        `for the vLLM image: set gpuDiskGiB to at least ${settings.modelCacheGiB + VLLM_IMAGE_GIB}`,
+    );
+  }
+  const surge = (settings.autoscaling.maxReplicas + 1) * settings.gpusPerReplica;
+  if (s.maxGpus < surge) {
+    problems.push(
+      `maxGpus ${s.maxGpus} leaves no GPU for a rolling update at maxReplicas: (maxReplicas + 1) x gpusPerReplica = ${surge}; ` +
+        `set maxGpus to at least ${surge}`,
+    );
   }
   const tls = settings.tls;
   if (tls) problems.push(...problemOf(() => validateTlsArgs(tls)));
@@ -110,8 +108,9 @@ function stackTags(): Record<string, string> {
 }
 
 /**
- * The default target: a VPC, an EKS cluster with GPU node pools, the load balancer controller, the
- * proxy image in ECR and (optionally) a TLS certificate and DNS name, then the serving stack on top.
+ * The default target: a VPC, an EKS cluster with a system node group, Karpenter with a GPU NodePool,
+ * the load balancer controller, the proxy image in ECR and (optionally) a TLS certificate and DNS
+ * name, then the serving stack on top.
  */
 export function deployAws(settings: Settings): AwsOutputs {
   const problems = awsSettingsProblems(settings);
@@ -124,39 +123,55 @@ export function deployAws(settings: Settings): AwsOutputs {
       ? { vpcId: s.vpcId, publicSubnetIds: s.publicSubnetIds, privateSubnetIds: s.privateSubnetIds }
       : undefined;
 
-  const network = new Network("vllm", { natGateways: s.natGateways, ...(existing ? { existing } : {}), tags });
+  // One value per stack, made once and kept: Karpenter finds subnets and security groups by tag across
+  // the whole region, so a name another stack might share (project and stack) would not do.
+  const discovery = new random.RandomId("vllm-karpenter-discovery", { byteLength: 4, prefix: "vllm-" }).hex;
+
+  const network = new Network("vllm", {
+    natGateways: s.natGateways,
+    ...(existing ? { existing } : { karpenterDiscovery: discovery }),
+    tags,
+  });
   const cluster = new Cluster("vllm", {
     kubernetesVersion: s.kubernetesVersion,
     subnetIds: network.privateSubnetIds,
     systemInstanceType: s.systemInstanceType,
     systemNodes: systemNodeScaling(settings),
     adminPrincipalArns: s.clusterAdminArns,
+    karpenterDiscovery: discovery,
+    tags,
+  });
+  const region = aws.getRegionOutput().region;
+
+  const karpenter = new Karpenter("vllm-karpenter", {
+    provider: cluster.provider,
+    clusterName: cluster.name,
+    clusterArn: cluster.arn,
+    region,
+    replicas: karpenterReplicas(settings),
+    systemNodeSelector: SYSTEM_NODE_LABELS,
+    waitFor: [cluster.systemNodeGroup],
     tags,
   });
 
-  const pools = [gpuPoolSizing(settings)].map(
-    (pool) =>
-      new GpuNodePool(`vllm-${pool.name}`, {
-        clusterName: cluster.name,
-        kubernetesVersion: s.kubernetesVersion,
-        subnetIds: network.privateSubnetIds,
-        instanceTypes: pool.instanceTypes,
-        capacityType: pool.capacityType,
-        minSize: pool.minSize,
-        desiredSize: pool.desiredSize,
-        maxSize: pool.maxSize,
-        diskGiB: pool.diskGiB,
-        labels: { "vllm-auth.dev/pool": pool.name },
-        waitFor: cluster.nodePrerequisites,
-        tags,
-      }),
-  );
+  const byDiscoveryTag: pulumi.Output<SelectorTerm[]> = discovery.apply((d) => [{ tags: { [KARPENTER_DISCOVERY_TAG]: d } }]);
+  const gpu = new GpuNodePool("vllm-gpu", {
+    provider: cluster.provider,
+    nodeRoleName: karpenter.nodeRoleName,
+    ...gpuPoolShape(settings),
+    // Subnets of your own VPC are named by ID: the stack does not tag what it does not own.
+    subnetSelectorTerms: existing ? existing.privateSubnetIds.map((id) => ({ id })) : byDiscoveryTag,
+    securityGroupSelectorTerms: byDiscoveryTag,
+    labels: GPU_POOL_LABELS,
+    tags,
+    dependsOn: [karpenter.release, karpenter.nodeAccess, ...cluster.discoveryTags],
+  });
 
   const loadBalancers = new LoadBalancerController("vllm-lbc", {
     provider: cluster.provider,
     clusterName: cluster.name,
     vpcId: network.vpcId,
-    region: aws.getRegionOutput().region,
+    region,
     waitFor: [cluster.systemNodeGroup],
     tags,
   });
@@ -173,8 +188,8 @@ export function deployAws(settings: Settings): AwsOutputs {
     ...(tls ? { certificateArn: tls.certificateArn } : {}),
     // Karpenter launches a node for the surge pod, so a rollout never lowers the ready replicas.
     rollout: "surge",
-    // GPU nodes to run on, and the controller whose webhook and NLB the Service needs.
-    dependsOn: [...pools.map((p) => p.nodeGroup), loadBalancers.release],
+    // The NodePool that brings GPU nodes, and the controller whose webhook and NLB the Service needs.
+    dependsOn: [gpu.nodePool, loadBalancers.release],
   });
 
   if (settings.tls?.hostedZoneId) {

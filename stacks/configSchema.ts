@@ -447,7 +447,7 @@ export const CONFIG_SHAPE = {
     })
     .default([...DEFAULT_GPU_INSTANCE_TYPES])
     .register(keyMeta, {
-      description: "GPU instance types the GPU nodes may be, most preferred first (x86_64 NVIDIA types; not V100 p3/p3dn, which the pinned vLLM cannot run on).",
+      description: "GPU instance types Karpenter may launch; it picks among them by price, not by their order (x86_64 NVIDIA types; not V100 p3/p3dn, which the pinned vLLM cannot run on).",
       example: '["g6.xlarge", "g6.2xlarge", "g5.xlarge"]',
       target: "aws",
     }),

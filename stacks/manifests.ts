@@ -19,7 +19,8 @@ const KIND_ORDER = ["Namespace", "Secret", "ConfigMap", "Service", "NetworkPolic
  * undefined for anything that is not a Kubernetes object (providers, Helm releases, other clouds).
  */
 export function manifestOf(type: string, inputs: Record<string, unknown>, fallbackName?: string): Manifest | undefined {
-  const match = /^kubernetes:([a-z0-9.]+)\/([a-z0-9]+):([A-Za-z]+)$/.exec(type);
+  // Kinds may hold digits: EC2NodeClass.
+  const match = /^kubernetes:([a-z0-9.]+)\/([a-z0-9]+):([A-Za-z][A-Za-z0-9]*)$/.exec(type);
   if (!match || match[3].endsWith("Patch") || match[1] === "helm.sh" || match[1] === "yaml" || match[1] === "kustomize") {
     return undefined;
   }

@@ -95,6 +95,17 @@ function placeholderState(type: string, name: string, inputs: Record<string, unk
       state.repositoryUrl = `123456789012.dkr.ecr.us-east-1.amazonaws.com/${name}`;
       state.registryId = "123456789012";
       break;
+    case "aws:eks/cluster:Cluster":
+      state.name = name;
+      state.arn = `arn:aws:eks:us-east-1:123456789012:cluster/${name}`;
+      break;
+    case "aws:iam/role:Role":
+      state.name = name;
+      state.arn = `arn:aws:iam::123456789012:role/${name}`;
+      break;
+    case "random:index/randomId:RandomId":
+      state.hex = "<discovery id>";
+      break;
   }
   return state;
 }

@@ -66,7 +66,7 @@ export interface AwsSettings {
   readonly kubernetesVersion: string;
   /** IAM roles and users made cluster admin; empty means the identity running Pulumi (its role, for a session). */
   readonly clusterAdminArns: readonly string[];
-  /** GPU instance types the nodes may be, most preferred first. */
+  /** GPU instance types Karpenter may launch; it picks among them by price. */
   readonly gpuInstanceTypes: readonly string[];
   /** Capacity types GPU nodes may be launched with; with both, spot first and on-demand as the fallback. */
   readonly gpuCapacityTypes: readonly GpuCapacityType[];

@@ -52,6 +52,26 @@ export function addonVersionsFor(kubernetesVersion: string): AddonVersions {
   return pins;
 }
 
+/**
+ * Add-on configuration values (the JSON `aws eks update-addon --configuration-values` takes).
+ *
+ * vpc-cni: `enableNetworkPolicy` turns on the network policy agent (a second container in `aws-node`),
+ * so NetworkPolicy objects are enforced. AWS EKS docs "cni-network-policy-configure": needs VPC CNI
+ * 1.14 or later (pinned: 1.22.4), Kubernetes 1.25 or later (pinned: 1.34 to 1.36), Linux kernel 5.10 or
+ * later and the BPF file system mounted (AL2023 and Bottlerocket AMIs for 1.27 and later have both).
+ * Standard mode, not `NETWORK_POLICY_ENFORCING_MODE=strict`: strict starts every pod with deny-all until
+ * a policy admits it, which would cut CoreDNS, Karpenter, KEDA and monitoring off unless each had a policy.
+ */
+export const ADDON_CONFIGURATION: Readonly<Partial<Record<AddonName, Readonly<Record<string, unknown>>>>> = {
+  "vpc-cni": { enableNetworkPolicy: "true" },
+};
+
+/** The add-on's configuration values as the EKS API takes them, or undefined for an add-on run as shipped. */
+export function addonConfigurationValues(addonName: AddonName): string | undefined {
+  const values = ADDON_CONFIGURATION[addonName];
+  return values === undefined ? undefined : JSON.stringify(values);
+}
+
 /** Add-ons that must exist before any node joins: without the CNI and kube-proxy nodes never become Ready. */
 export const BEFORE_COMPUTE: readonly AddonName[] = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"];
 

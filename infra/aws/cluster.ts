@@ -1,12 +1,13 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { AFTER_COMPUTE, AddonName, BEFORE_COMPUTE, addonVersionsFor } from "./addons";
+import { AFTER_COMPUTE, AddonName, BEFORE_COMPUTE, addonConfigurationValues, addonVersionsFor } from "./addons";
 import { adminArnsProblems, parseIamPrincipalArn } from "./arns";
 import { createNodeRole, currentPartition, managedPolicyArn, serviceTrustPolicy } from "./iam";
 import { renderKubeconfig } from "./kubeconfig";
+import { KARPENTER_DISCOVERY_TAG } from "./network";
 
-/** Size of the CPU node group that runs cluster services (CoreDNS, the load balancer controller). */
+/** Size of the CPU node group that runs cluster services (CoreDNS, controllers, gateways, monitoring). */
 export interface SystemNodeScaling {
   readonly minSize: number;
   readonly desiredSize: number;
@@ -21,8 +22,13 @@ export interface ClusterArgs {
   readonly subnetIds: pulumi.Input<pulumi.Input<string>[]>;
   /** x86_64 instance type of the system node group (AL2023), for example `t3.large`. */
   readonly systemInstanceType: string;
-  /** System node group size. Defaults to min 1, desired 2, max 3. */
+  /** System node group size. Defaults to min 2, desired 2, max 3. */
   readonly systemNodes?: SystemNodeScaling;
+  /**
+   * Value of the `karpenter.sh/discovery` tag put on the cluster security group EKS creates, by which
+   * Karpenter's nodes get it. Unset: no tag.
+   */
+  readonly karpenterDiscovery?: pulumi.Input<string>;
   /** CIDRs that may reach the public Kubernetes API endpoint. Defaults to `0.0.0.0/0` (authentication still applies). */
   readonly publicAccessCidrs?: pulumi.Input<pulumi.Input<string>[]>;
   /**
@@ -35,7 +41,10 @@ export interface ClusterArgs {
   readonly tags?: Readonly<Record<string, string>>;
 }
 
-const DEFAULT_SYSTEM_NODES: SystemNodeScaling = { minSize: 1, desiredSize: 2, maxSize: 3 };
+const DEFAULT_SYSTEM_NODES: SystemNodeScaling = { minSize: 2, desiredSize: 2, maxSize: 3 };
+
+/** Label of the system nodes: controllers and gateways select it, and GPU nodes never carry it. */
+export const SYSTEM_NODE_LABELS: Readonly<Record<string, string>> = { "vllm-auth.dev/pool": "system" };
 
 /** True for Graviton (arm64) instance types such as `t4g.medium` or `m7g.large`. */
 export function isArmInstanceType(instanceType: string): boolean {
@@ -100,6 +109,7 @@ export function clusterAdminPolicyArn(partition: string): string {
  */
 export class Cluster extends pulumi.ComponentResource {
   public readonly name: pulumi.Output<string>;
+  public readonly arn: pulumi.Output<string>;
   public readonly endpoint: pulumi.Output<string>;
   /** Secret: it names the cluster and its endpoint; it holds no credential. */
   public readonly kubeconfig: pulumi.Output<string>;
@@ -110,6 +120,8 @@ export class Cluster extends pulumi.ComponentResource {
   public readonly adminPrincipalArns: pulumi.Output<string[]>;
   /** Resources a node group must wait for: the add-ons a node needs to become Ready. */
   public readonly nodePrerequisites: pulumi.Resource[];
+  /** The `karpenter.sh/discovery` tag on the cluster security group, when asked for: Karpenter's nodes need it. */
+  public readonly discoveryTags: pulumi.Resource[] = [];
   public readonly systemNodeGroup: aws.eks.NodeGroup;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -195,6 +207,7 @@ export class Cluster extends pulumi.ComponentResource {
           clusterName: cluster.name,
           addonName,
           addonVersion: addonVersions[addonName],
+          configurationValues: addonConfigurationValues(addonName),
           resolveConflictsOnCreate: "OVERWRITE",
           resolveConflictsOnUpdate: "OVERWRITE",
           tags,
@@ -218,7 +231,7 @@ export class Cluster extends pulumi.ComponentResource {
         diskSize: 30,
         scalingConfig: { minSize: scaling.minSize, desiredSize: scaling.desiredSize, maxSize: scaling.maxSize },
         updateConfig: { maxUnavailable: 1 },
-        labels: { "vllm-auth.dev/pool": "system" },
+        labels: { ...SYSTEM_NODE_LABELS },
         tags,
       },
       { parent: this, dependsOn: [...beforeCompute, ...nodeRole.attachments] },
@@ -240,7 +253,18 @@ export class Cluster extends pulumi.ComponentResource {
       { parent: this, dependsOn: [...adminPolicies, ...afterCompute] },
     );
 
+    if (args.karpenterDiscovery !== undefined) {
+      // EKS creates this group and puts every node in it; Karpenter's nodes find it by this tag.
+      const tag = new aws.ec2.Tag(
+        `${name}-sg-discovery`,
+        { resourceId: cluster.vpcConfig.clusterSecurityGroupId, key: KARPENTER_DISCOVERY_TAG, value: args.karpenterDiscovery },
+        self,
+      );
+      this.discoveryTags.push(tag);
+    }
+
     this.name = cluster.name;
+    this.arn = cluster.arn;
     this.endpoint = cluster.endpoint;
     this.clusterSecurityGroupId = cluster.vpcConfig.clusterSecurityGroupId;
     this.nodePrerequisites = beforeCompute;

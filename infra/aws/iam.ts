@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 /** An IAM policy document, typed just enough to be built and inspected by tests. */
 export interface PolicyDocument {
   readonly Version: "2012-10-17";
+  readonly Id?: string;
   readonly Statement: readonly PolicyStatement[];
 }
 
@@ -13,7 +14,8 @@ export interface PolicyStatement {
   readonly Effect: "Allow" | "Deny";
   readonly Action: string | readonly string[];
   readonly Resource?: string | readonly string[];
-  readonly Principal?: { readonly Service: string | readonly string[] };
+  /** A service, or `"*"` (anyone: only in resource policies, to deny). */
+  readonly Principal?: { readonly Service: string | readonly string[] } | "*";
   readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | readonly string[]>>>>;
 }
 
@@ -45,13 +47,14 @@ export function currentPartition(opts?: pulumi.InvokeOutputOptions): pulumi.Outp
 }
 
 /**
- * An IAM role for EKS nodes with `NODE_POLICIES` attached, created as children of `parent`.
- * Returns the role and the attachments, so node groups can wait for the permissions, not just the role.
+ * An IAM role for EKS nodes with `policies` (defaults to `NODE_POLICIES`) attached, created as children
+ * of `parent`. Returns the role and the attachments, so nodes can wait for the permissions, not just the role.
  */
 export function createNodeRole(
   name: string,
   parent: pulumi.Resource,
   tags: pulumi.Input<Record<string, pulumi.Input<string>>> | undefined,
+  policies: readonly string[] = NODE_POLICIES,
 ): { role: aws.iam.Role; attachments: aws.iam.RolePolicyAttachment[] } {
   const partition = currentPartition({ parent });
   const role = new aws.iam.Role(
@@ -59,7 +62,7 @@ export function createNodeRole(
     { assumeRolePolicy: JSON.stringify(serviceTrustPolicy("ec2.amazonaws.com")), tags },
     { parent },
   );
-  const attachments = NODE_POLICIES.map(
+  const attachments = policies.map(
     (policy) =>
       new aws.iam.RolePolicyAttachment(
         `${name}-${policy}`,

@@ -4,6 +4,8 @@ export * from "./cluster";
 export * from "./dnsAlias";
 export * from "./gpuNodePool";
 export * from "./iam";
+export * from "./karpenter";
+export * from "./karpenterPolicy";
 export * from "./kubeconfig";
 export * from "./loadBalancerController";
 export * from "./loadBalancerControllerPolicy";

@@ -20,6 +20,11 @@ export interface NetworkArgs {
   readonly natGateways?: "single" | "perAz";
   /** Bring your own network: nothing is created and these IDs pass through. */
   readonly existing?: ExistingNetwork;
+  /**
+   * Value of the `karpenter.sh/discovery` tag on the new private subnets, by which Karpenter finds where
+   * to launch nodes. Unset: no tag. Existing subnets are never tagged (another cluster may use them).
+   */
+  readonly karpenterDiscovery?: pulumi.Input<string>;
   /** Tags for every resource created. */
   readonly tags?: Readonly<Record<string, string>>;
 }
@@ -36,6 +41,8 @@ export interface SubnetPlan {
 /** Tags the AWS Load Balancer Controller uses to discover subnets. */
 export const PUBLIC_SUBNET_TAGS: Readonly<Record<string, string>> = { "kubernetes.io/role/elb": "1" };
 export const PRIVATE_SUBNET_TAGS: Readonly<Record<string, string>> = { "kubernetes.io/role/internal-elb": "1" };
+/** The tag key Karpenter's getting-started guide selects subnets and security groups by. */
+export const KARPENTER_DISCOVERY_TAG = "karpenter.sh/discovery";
 
 const DEFAULT_CIDR = "10.0.0.0/16";
 const DEFAULT_ZONE_COUNT = 3;
@@ -104,7 +111,9 @@ export class Network extends pulumi.ComponentResource {
     const plan = subnetPlan(args.cidrBlock ?? DEFAULT_CIDR, args.availabilityZoneCount ?? DEFAULT_ZONE_COUNT);
     const tags = args.tags ?? {};
     const self = { parent: this };
-    const named = (suffix: string, extra: Record<string, string> = {}) => ({ ...tags, ...extra, Name: `${name}-${suffix}` });
+    const named = (suffix: string, extra: Record<string, pulumi.Input<string>> = {}) => ({ ...tags, ...extra, Name: `${name}-${suffix}` });
+    const discovery: Record<string, pulumi.Input<string>> =
+      args.karpenterDiscovery === undefined ? {} : { [KARPENTER_DISCOVERY_TAG]: args.karpenterDiscovery };
 
     // Local Zones and Wavelength zones lack EKS and most GPU types: only opted-in-by-default zones.
     const zones = aws.getAvailabilityZonesOutput(
@@ -163,7 +172,7 @@ export class Network extends pulumi.ComponentResource {
           vpcId: vpc.id,
           cidrBlock: p.privateCidr,
           availabilityZone: zones.names.apply((names) => zoneFor(p.index, names)),
-          tags: named(`private-${p.index}`, PRIVATE_SUBNET_TAGS as Record<string, string>),
+          tags: named(`private-${p.index}`, { ...PRIVATE_SUBNET_TAGS, ...discovery }),
         },
         self,
       );

@@ -53,7 +53,8 @@ export const DEFINITIONS: readonly PolicyDefinition[] = [
   },
   {
     name: "gpu-limits-and-taints",
-    description: "GPU containers set nvidia.com/gpu limits; GPU node groups carry the nvidia.com/gpu NoSchedule taint.",
+    description:
+      "GPU containers set nvidia.com/gpu limits; GPU node groups and Karpenter GPU NodePools carry the nvidia.com/gpu NoSchedule taint; GPU NodePools cap nvidia.com/gpu.",
     enforcementLevel: "mandatory",
     severity: "medium",
     check: { kind: "resource", run: checkGpuLimitsAndTaints },

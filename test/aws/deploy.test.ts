@@ -47,6 +47,8 @@ const T = {
   accessPolicy: "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
   nodeGroup: "aws:eks/nodeGroup:NodeGroup",
   launchTemplate: "aws:ec2/launchTemplate:LaunchTemplate",
+  nodePool: "kubernetes:karpenter.sh/v1:NodePool",
+  nodeClass: "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
   role: "aws:iam/role:Role",
   attachment: "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
   rolePolicy: "aws:iam/rolePolicy:RolePolicy",
@@ -167,44 +169,32 @@ describe("aws target, default stack", () => {
     expect(system.taints).toBeUndefined();
   });
 
-  it("makes a Bottlerocket NVIDIA node group, labelled and tainted for GPU pods: a node per minimum replica, up to maxGpus", () => {
-    const gpu = inputs(mocks, T.nodeGroup, "vllm-gpu-ng");
-    expect(gpu).toMatchObject({
-      amiType: "BOTTLEROCKET_x86_64_NVIDIA",
-      instanceTypes: ["g6.xlarge", "g5.xlarge"],
-      capacityType: "ON_DEMAND",
-      scalingConfig: { minSize: 1, desiredSize: 1, maxSize: 3 },
-      version: "1.36",
-      labels: { "nvidia.com/gpu.present": "true", "vllm-auth.dev/pool": "gpu" },
-      taints: [{ key: "nvidia.com/gpu", value: "true", effect: "NO_SCHEDULE" }],
-    });
-    // The disk comes from the launch template; diskSize beside a launch template is an EKS error.
-    expect(gpu.diskSize).toBeUndefined();
-    expect(gpu.launchTemplate).toEqual({ id: expect.stringMatching(/^lt-/), version: "1" });
+  it("makes no GPU node group: Karpenter's NodePool launches GPU nodes, on Bottlerocket, tainted and capped at maxGpus", () => {
+    expect(mocks.ofType(T.nodeGroup).map((g) => g.name)).toEqual(["vllm-system"]);
+    expect(mocks.ofType(T.launchTemplate)).toHaveLength(0);
+    const pool = inputs(mocks, T.nodePool, "vllm-gpu-nodepool").spec;
+    expect(pool.limits).toEqual({ "nvidia.com/gpu": 3 });
+    expect(pool.template.spec.taints).toEqual([{ key: "nvidia.com/gpu", value: "true", effect: "NoSchedule" }]);
+    const nodeClass = inputs(mocks, T.nodeClass, "vllm-gpu-nodeclass").spec;
+    expect(nodeClass.amiSelectorTerms).toEqual([{ alias: "bottlerocket@v1.66.0" }]);
+    expect(nodeClass.metadataOptions).toMatchObject({ httpTokens: "required", httpPutResponseHopLimit: 1 });
+    expect(nodeClass.role).toBe("vllm-karpenter-node");
   });
 
-  it("sizes the Bottlerocket data volume and keeps pods away from instance metadata", () => {
-    const lt = inputs(mocks, T.launchTemplate, "vllm-gpu-lt");
-    expect(lt.blockDeviceMappings).toEqual([
-      { deviceName: "/dev/xvdb", ebs: { volumeSize: 100, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" } },
-    ]);
-    expect(lt.metadataOptions).toEqual({ httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 });
-    expect(lt.imageId).toBeUndefined();
-  });
-
-  it("gives the GPU node role the worker, CNI, ECR read and SSM policies", () => {
-    expect(inputs(mocks, T.role, "vllm-gpu-role").assumeRolePolicy).toContain("ec2.amazonaws.com");
+  it("gives Karpenter's node role the worker, CNI, ECR pull and SSM policies, and lets its nodes join", () => {
+    expect(inputs(mocks, T.role, "vllm-karpenter-node").assumeRolePolicy).toContain("ec2.amazonaws.com");
     const attached = mocks
       .ofType(T.attachment)
-      .filter((a) => a.name.startsWith("vllm-gpu-role-"))
+      .filter((a) => a.name.startsWith("vllm-karpenter-node-"))
       .map((a) => a.inputs.policyArn)
       .sort();
     expect(attached).toEqual([
-      "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+      "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
       "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
       "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
       "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
     ]);
+    expect(inputs(mocks, T.accessEntry, "vllm-karpenter-node")).toMatchObject({ type: "EC2_LINUX", principalArn: expect.stringContaining(":role/vllm-karpenter-node") });
   });
 
   it("builds a Kubernetes provider from the cluster's kubeconfig", async () => {
@@ -239,12 +229,12 @@ describe("aws target, default stack", () => {
     expect(policy.Statement.map((s: { Sid: string }) => s.Sid)).toContain("CreateTaggedLoadBalancers");
   });
 
-  it("hands the serving stack the new cluster's provider, after the GPU nodes and the controller", async () => {
+  it("hands the serving stack the new cluster's provider, after the GPU NodePool and the controller", async () => {
     expect(await urnOf(deps.provider)).toMatch(/::vllm-k8s$/);
     const dependencies = deps.dependsOn ?? [];
     for (const r of dependencies) expect(pulumi.Resource.isInstance(r)).toBe(true);
     const waited = await Promise.all(dependencies.map((r) => urnOf(r as pulumi.Resource)));
-    expect(waited.some((u) => u.endsWith("::vllm-gpu-ng"))).toBe(true);
+    expect(waited.some((u) => u.endsWith("::vllm-gpu-nodepool"))).toBe(true);
     expect(waited.some((u) => u.endsWith("::vllm-lbc-release"))).toBe(true);
     expect(deps.certificateArn).toBeUndefined();
   });
@@ -341,16 +331,14 @@ describe("aws target with a prebuilt proxy image, Route 53 TLS, spot only and a 
     expect(natIds).toEqual(["vllm-nat-0-id", "vllm-nat-1-id", "vllm-nat-2-id"]);
   });
 
-  it("makes one spot GPU node group with the configured types, disk and room for maxGpus, and sizes the system nodes", () => {
-    expect(mocks.ofType(T.nodeGroup).map((g) => g.name).sort()).toEqual(["vllm-gpu-ng", "vllm-system"]);
-    expect(inputs(mocks, T.nodeGroup, "vllm-gpu-ng")).toMatchObject({
-      capacityType: "SPOT",
-      instanceTypes: ["g6.xlarge", "g5.xlarge", "g6.2xlarge"],
-      scalingConfig: { minSize: 1, desiredSize: 1, maxSize: 4 },
-      labels: { "vllm-auth.dev/pool": "gpu", "nvidia.com/gpu.present": "true" },
-      taints: [{ key: "nvidia.com/gpu", value: "true", effect: "NO_SCHEDULE" }],
-    });
-    expect(inputs(mocks, T.launchTemplate, "vllm-gpu-lt").blockDeviceMappings[0].ebs.volumeSize).toBe(120);
+  it("lets Karpenter launch only spot, of the configured types, up to maxGpus, with the configured disk, and sizes the system nodes", () => {
+    expect(mocks.ofType(T.nodeGroup).map((g) => g.name)).toEqual(["vllm-system"]);
+    const pool = inputs(mocks, T.nodePool, "vllm-gpu-nodepool").spec;
+    const requirements = Object.fromEntries(pool.template.spec.requirements.map((r: Inputs) => [r.key, r.values]));
+    expect(requirements["karpenter.sh/capacity-type"]).toEqual(["spot"]);
+    expect(requirements["node.kubernetes.io/instance-type"]).toEqual(["g6.xlarge", "g5.xlarge", "g6.2xlarge"]);
+    expect(pool.limits).toEqual({ "nvidia.com/gpu": 4 });
+    expect(inputs(mocks, T.nodeClass, "vllm-gpu-nodeclass").spec.blockDeviceMappings[1].ebs.volumeSize).toBe("120Gi");
     expect(inputs(mocks, T.nodeGroup, "vllm-system").scalingConfig).toEqual({ minSize: 1, desiredSize: 1, maxSize: 2 });
   });
 
@@ -400,11 +388,12 @@ describe("aws target in an existing VPC with an existing certificate", () => {
     ));
   });
 
-  it("creates no network and puts the cluster and nodes in the given private subnets", () => {
+  it("creates no network and puts the cluster and all nodes in the given private subnets", () => {
     for (const type of [T.vpc, T.subnet, T.nat, T.routeTable, T.endpoint]) expect(mocks.ofType(type)).toHaveLength(0);
     const privateIds = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"];
     expect(inputs(mocks, T.cluster, "vllm-eks").vpcConfig.subnetIds).toEqual(privateIds);
-    expect(inputs(mocks, T.nodeGroup, "vllm-gpu-ng").subnetIds).toEqual(privateIds);
+    expect(inputs(mocks, T.nodeGroup, "vllm-system").subnetIds).toEqual(privateIds);
+    expect(inputs(mocks, T.nodeClass, "vllm-gpu-nodeclass").spec.subnetSelectorTerms).toEqual(privateIds.map((id) => ({ id })));
     expect(inputs(mocks, T.release, "vllm-lbc-release").values.vpcId).toBe("vpc-0a1b2c3d4e5f60718");
   });
 
@@ -434,7 +423,8 @@ describe("aws target with clusterAdminArns, as a CI preview (read-only role) and
       ["vllm-admin-role-vllm-auth-deploy", deployRole],
       ["vllm-admin-user-alice", alice],
     ];
-    expect(mocks.ofType(T.accessEntry).map((e) => [e.name, e.inputs.principalArn]).sort()).toEqual(expected);
+    const admins = mocks.ofType(T.accessEntry).filter((e) => e.inputs.type === "STANDARD");
+    expect(admins.map((e) => [e.name, e.inputs.principalArn]).sort()).toEqual(expected);
     for (const [name, arn] of expected) {
       expect(inputs(mocks, T.accessPolicy, name)).toMatchObject({ principalArn: arn, ...CLUSTER_ADMIN });
     }
@@ -452,7 +442,7 @@ describe("aws target refuses bad settings before creating anything", () => {
     const mocks = await installMocks();
     const settings = settingsFor({ modelCacheGiB: 90 });
     expect(() => deployAws(settings)).toThrow(
-      'aws target: GPU pool "gpu" has diskGiB 100, less than modelCacheGiB (90) plus about 30 GiB for the vLLM image',
+      "aws target: gpuDiskGiB 100 is less than modelCacheGiB (90) plus about 30 GiB for the vLLM image: set gpuDiskGiB to at least 120",
     );
     await settle(mocks);
     expect(mocks.resources).toHaveLength(0);

@@ -1,7 +1,7 @@
 import { parse } from "yaml";
 import {
   ADDON_VERSIONS,
-  GpuNodePoolArgs,
+  GpuPoolShape,
   LBC_CLUSTER_TAG,
   NODE_POLICIES,
   PolicyStatement,
@@ -167,38 +167,26 @@ describe("kubeconfig", () => {
 });
 
 describe("GPU node pool arguments", () => {
-  const pool: GpuNodePoolArgs = {
-    clusterName: "c",
-    kubernetesVersion: "1.36",
-    subnetIds: [],
-    instanceTypes: ["g6.xlarge", "g5.xlarge"],
-    capacityType: "SPOT",
-    minSize: 0,
-    desiredSize: 2,
-    maxSize: 3,
-    diskGiB: 100,
-  };
+  const pool: GpuPoolShape = { instanceTypes: ["g6.xlarge", "g5.xlarge"], capacityTypes: ["spot", "on-demand"], maxGpus: 3, diskGiB: 100 };
 
   it("accepts the default pool", () => {
-    expect(() => validateGpuNodePoolArgs("gpu", pool)).not.toThrow();
+    expect(() => validateGpuNodePoolArgs(pool)).not.toThrow();
   });
 
-  it("refuses types the Bottlerocket NVIDIA AMI cannot run, with every problem in one message", () => {
-    expect(() =>
-      validateGpuNodePoolArgs("spot", { ...pool, instanceTypes: ["g5g.xlarge", "m5.large", "g6.xlarge", "g6.xlarge"] }),
-    ).toThrow(
-      /^GPU node pool "spot": "g5g.xlarge" is not an x86_64 NVIDIA GPU type that BOTTLEROCKET_x86_64_NVIDIA runs on \(families: g4dn, .*\); "m5.large" is not an x86_64 NVIDIA GPU type .*; instanceTypes lists a type twice\.$/,
+  it("refuses types the Bottlerocket NVIDIA variant or the vLLM image cannot run, with every problem in one message", () => {
+    expect(() => validateGpuNodePoolArgs({ ...pool, instanceTypes: ["g5g.xlarge", "m5.large", "g6.xlarge", "g6.xlarge"] })).toThrow(
+      /^GPU node pool: "g5g.xlarge" is not an x86_64 NVIDIA GPU type that Bottlerocket's NVIDIA variant and the vLLM image run on \(families: g4dn, .*\); "m5.large" is not an x86_64 NVIDIA GPU type .*; instanceTypes lists a type twice\.$/,
     );
-    expect(() => validateGpuNodePoolArgs("gpu", { ...pool, instanceTypes: [] })).toThrow("instanceTypes is empty");
+    expect(() => validateGpuNodePoolArgs({ ...pool, instanceTypes: ["p3.2xlarge"] })).toThrow('"p3.2xlarge" is not an x86_64 NVIDIA GPU type');
+    expect(() => validateGpuNodePoolArgs({ ...pool, instanceTypes: [] })).toThrow("instanceTypes is empty");
   });
 
-  it("refuses impossible sizes and a disk too small for the vLLM image", () => {
-    expect(() => validateGpuNodePoolArgs("gpu", { ...pool, minSize: 3, desiredSize: 2 })).toThrow(
-      "sizes must satisfy minSize <= desiredSize <= maxSize and maxSize >= 1, got 3/2/3",
-    );
-    expect(() => validateGpuNodePoolArgs("gpu", { ...pool, minSize: 0, desiredSize: 0, maxSize: 0 })).toThrow("maxSize >= 1");
-    expect(() => validateGpuNodePoolArgs("gpu", { ...pool, desiredSize: 1.5 })).toThrow("must be whole numbers >= 0");
-    expect(() => validateGpuNodePoolArgs("gpu", { ...pool, diskGiB: 40 })).toThrow(
+  it("refuses no or unknown capacity types, a GPU limit below one and a disk too small for the vLLM image", () => {
+    expect(() => validateGpuNodePoolArgs({ ...pool, capacityTypes: [] })).toThrow('capacityTypes is empty; write ["spot", "on-demand"]');
+    expect(() => validateGpuNodePoolArgs({ ...pool, capacityTypes: ["spot", "spot"] })).toThrow("capacityTypes lists a type twice");
+    expect(() => validateGpuNodePoolArgs({ ...pool, capacityTypes: ["reserved" as never] })).toThrow('capacity type "reserved" is neither "spot" nor "on-demand"');
+    expect(() => validateGpuNodePoolArgs({ ...pool, maxGpus: 1.5 })).toThrow("maxGpus 1.5 must be a whole number >= 1");
+    expect(() => validateGpuNodePoolArgs({ ...pool, diskGiB: 40 })).toThrow(
       "diskGiB 40 must be a whole number from 50 to 16384: the vLLM image alone takes about 30 GiB unpacked",
     );
   });
@@ -206,7 +194,7 @@ describe("GPU node pool arguments", () => {
   it("sizes Bottlerocket's data volume, not the OS volume", () => {
     expect(dataVolume(120)).toEqual({
       deviceName: "/dev/xvdb",
-      ebs: { volumeSize: 120, volumeType: "gp3", encrypted: "true", deleteOnTermination: "true" },
+      ebs: { volumeSize: "120Gi", volumeType: "gp3", encrypted: true, deleteOnTermination: true },
     });
   });
 });
@@ -302,8 +290,8 @@ describe("aws target cross-checks", () => {
     );
     expect(awsSettingsProblems(settings)).toEqual([
       'systemInstanceType "t4g.large" is arm64 (Graviton); the system node group runs AL2023 x86_64, so pick an x86_64 type such as t3.large',
-      expect.stringMatching(/^GPU node pool "gpu": "m5\.xlarge" is not an x86_64 NVIDIA GPU type/),
-      'GPU pool "gpu" has diskGiB 100, less than modelCacheGiB (80) plus about 30 GiB for the vLLM image: set gpuDiskGiB to at least 110',
+      expect.stringMatching(/^GPU node pool: "m5\.xlarge" is not an x86_64 NVIDIA GPU type/),
+      "gpuDiskGiB 100 is less than modelCacheGiB (80) plus about 30 GiB for the vLLM image: set gpuDiskGiB to at least 110",
       'TLS for "llm.example.com" needs certificateArn (an existing ACM certificate) or hostedZoneId (to issue one)',
     ]);
   });

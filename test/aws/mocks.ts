@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { MockResult, ProviderMocks, Recorded, mockResource, settle as settleCount } from "../pulumi/harness";
 
 /** One provider function the program invoked. */
@@ -75,6 +76,23 @@ const CALLS: Readonly<Record<string, (inputs: Record<string, unknown>) => Output
   },
 };
 
+/** The URNs each registration depends on (its `dependsOn` and the resources its inputs come from), by `type::name`. */
+const dependenciesOf = new Map<string, string[]>();
+
+/** A registration as the engine receives it; only the fields read here. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getDependenciesList(): string[];
+}
+
+// The mock monitor hands mocks the inputs but not the dependencies; keep those too, to test creation order.
+const register = MockMonitor.prototype.registerResource;
+MockMonitor.prototype.registerResource = function (this: MockMonitor, req: RegisterRequest, callback: unknown) {
+  dependenciesOf.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList());
+  return register.call(this, req as never, callback as never);
+};
+
 let counter = 0;
 const hex = () => (++counter).toString(16).padStart(17, "0");
 
@@ -110,6 +128,15 @@ export function awsResource({ type, name, inputs }: pulumi.runtime.MockResourceA
       return { id: `${name}-ng`, state: { nodeGroupName: `${name}-0a1b2c` } };
     case "aws:ec2/launchTemplate:LaunchTemplate":
       return { id: `lt-${hex()}`, state: { latestVersion: 1 } };
+    case "aws:sqs/queue:Queue":
+      return {
+        id: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${name}-5f5f5f`,
+        state: { name: `${name}-5f5f5f`, arn: arn("sqs", `${name}-5f5f5f`), url: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${name}-5f5f5f` },
+      };
+    case "aws:iam/policy:Policy":
+      return { id: name, state: { name, arn: `arn:aws:iam::${ACCOUNT}:policy/${name}` } };
+    case "aws:cloudwatch/eventRule:EventRule":
+      return { id: `${name}-rule`, state: { name: `${name}-rule`, arn: arn("events", `rule/${name}-rule`) } };
     case "aws:ecr/repository:Repository":
       return {
         id: name,
@@ -142,13 +169,17 @@ export function awsResource({ type, name, inputs }: pulumi.runtime.MockResourceA
 /** The AWS answers for `runProgram` (test/pulumi/harness.ts), to run the whole program on the aws target. */
 export const AWS_MOCKS: ProviderMocks = { call: answerAwsCall, resource: awsResource };
 
+/** One registration with the URNs it waits for. */
+export type RecordedWithDependencies = Recorded & { readonly dependsOn: readonly string[] };
+
 /** Mocks that record every registration and invocation, and reject any call not listed in `CALLS`. */
 export class RecordingMocks implements pulumi.runtime.Mocks {
-  readonly resources: Recorded[] = [];
+  readonly resources: RecordedWithDependencies[] = [];
   readonly invocations: Invoked[] = [];
 
   newResource(args: pulumi.runtime.MockResourceArgs): MockResult {
-    this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
+    const dependsOn = dependenciesOf.get(`${args.type}::${args.name}`) ?? [];
+    this.resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider, dependsOn });
     return mockResource(args, awsResource);
   }
 
@@ -157,13 +188,20 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     return answerAwsCall(args);
   }
 
+  /** Whether `dependent` waits for `dependency` (directly, by its URN), both given as `type::name`. */
+  waitsFor(dependent: string, dependency: string): boolean {
+    const [type, name] = dependency.split("::");
+    const [dType, dName] = dependent.split("::");
+    return this.named(dType, dName).dependsOn.some((urn) => urn.endsWith(`$${type}::${name}`) || urn.endsWith(`::${type}::${name}`));
+  }
+
   /** Resources of one type, in registration order. */
-  ofType(type: string): Recorded[] {
+  ofType(type: string): RecordedWithDependencies[] {
     return this.resources.filter((r) => r.type === type);
   }
 
   /** The one resource of `type` named `name`; fails loudly when absent. */
-  named(type: string, name: string): Recorded {
+  named(type: string, name: string): RecordedWithDependencies {
     const found = this.resources.find((r) => r.type === type && r.name === name);
     if (!found) {
       const names = this.ofType(type).map((r) => r.name);

@@ -20,14 +20,29 @@ import { AWS_SECRET_KEYS, awsConfig } from "./settings";
 
 /** The inputs of an EKS node group that scheduling depends on. */
 interface NodeGroupInputs {
-  readonly taints: readonly { key: string; value: string; effect: string }[];
+  readonly taints?: readonly { key: string; value: string; effect: string }[];
   readonly labels: Readonly<Record<string, string>>;
-  readonly capacityType: string;
-  readonly scalingConfig: { readonly desiredSize: number; readonly maxSize: number };
 }
 
 const nodeGroup = (run: ProgramRun, name: string): NodeGroupInputs =>
   named(run, "aws:eks/nodeGroup:NodeGroup", name).inputs as unknown as NodeGroupInputs;
+
+/** The inputs of Karpenter's GPU NodePool that scheduling depends on. */
+interface NodePoolInputs {
+  readonly spec: {
+    readonly limits: Readonly<Record<string, number>>;
+    readonly template: {
+      readonly metadata: { readonly labels: Readonly<Record<string, string>> };
+      readonly spec: {
+        readonly taints: readonly { key: string; value: string; effect: string }[];
+        readonly requirements: readonly { key: string; operator: string; values: readonly string[] }[];
+      };
+    };
+  };
+}
+
+const nodePool = (run: ProgramRun): NodePoolInputs =>
+  named(run, "kubernetes:karpenter.sh/v1:NodePool", "vllm-gpu-nodepool").inputs as unknown as NodePoolInputs;
 
 /** The whole program (stacks/index.ts) as `pulumi up` runs it on the aws target, AWS answered by test/aws/mocks.ts. */
 const runAws = (extra: Record<string, string> = {}): Promise<ProgramRun> => runProgram(awsConfig(extra), AWS_SECRET_KEYS, AWS_MOCKS);
@@ -50,9 +65,11 @@ describe("the whole program, target aws, default config", () => {
     expect(objects.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
       "Deployment/vllm",
       "Deployment/vllm-gateway",
+      "EC2NodeClass/gpu",
       "Namespace/vllm",
       "NetworkPolicy/vllm-gateway",
       "NetworkPolicy/vllm-replicas",
+      "NodePool/gpu",
       "PodDisruptionBudget/vllm",
       "PodDisruptionBudget/vllm-gateway",
       "Secret/vllm-api-keys",
@@ -66,6 +83,7 @@ describe("the whole program, target aws, default config", () => {
 
   it("rolls vLLM out with a surge pod, which Karpenter gives a node, so the ready replicas never drop", () => {
     expect(deploymentOf(run).spec!.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    expect(dependsOn(named(run, "vllm-auth:infra:VllmServer", "vllm"), "kubernetes:karpenter.sh/v1:NodePool", "vllm-gpu-nodepool")).toBe(true);
   });
 
   it("runs the gateways on the untainted system nodes: no GPU toleration, no GPU node selector", () => {
@@ -83,29 +101,37 @@ describe("the whole program, target aws, default config", () => {
     expect((ns.metadata.labels as Record<string, string>)["elbv2.k8s.aws/pod-readiness-gate-inject"]).toBe("enabled");
   });
 
-  it("schedules vLLM only where the GPU node group lets it: the taint is tolerated and the selector matches", () => {
-    const ng = nodeGroup(run, "vllm-gpu-ng");
+  it("schedules vLLM only where Karpenter's GPU nodes are: the taint is tolerated, the selector matches, the GPU is asked for", () => {
+    const template = nodePool(run).spec.template;
     const spec = podSpec(deploymentOf(run));
-    for (const taint of ng.taints) {
-      const effect = { NO_SCHEDULE: "NoSchedule", NO_EXECUTE: "NoExecute", PREFER_NO_SCHEDULE: "PreferNoSchedule" }[taint.effect];
+    for (const taint of template.spec.taints) {
       const tolerated = (spec.tolerations ?? []).some(
-        (t) => t.key === taint.key && (t.operator === "Exists" || t.value === taint.value) && (t.effect === undefined || t.effect === effect),
+        (t) => t.key === taint.key && (t.operator === "Exists" || t.value === taint.value) && (t.effect === undefined || t.effect === taint.effect),
       );
       expect(tolerated).toBe(true);
     }
     for (const [key, value] of Object.entries(spec.nodeSelector ?? {})) {
-      expect(ng.labels[key]).toBe(value);
+      expect(template.metadata.labels[key]).toBe(value);
     }
     const vllm = spec.containers.find((c) => c.resources?.limits?.["nvidia.com/gpu"] !== undefined);
     expect(vllm).toBeDefined();
   });
 
+  it("leaves Karpenter room for maxReplicas replicas plus a surge pod, and no more", () => {
+    const spec = podSpec(deploymentOf(run));
+    const gpusPerPod = spec.containers.reduce((n, c) => n + Number(c.resources?.limits?.["nvidia.com/gpu"] ?? 0), 0);
+    expect(nodePool(run).spec.limits["nvidia.com/gpu"]).toBe((2 + 1) * gpusPerPod);
+  });
+
   it("sizes the GPU nodes' data volume for the model cache plus the vLLM image", () => {
-    const lt = named(run, "aws:ec2/launchTemplate:LaunchTemplate", "vllm-gpu-lt").inputs as { blockDeviceMappings: { ebs: { volumeSize: number } }[] };
+    const nodeClass = named(run, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "vllm-gpu-nodeclass").inputs as {
+      spec: { blockDeviceMappings: { deviceName: string; ebs: { volumeSize: string } }[] };
+    };
+    const data = nodeClass.spec.blockDeviceMappings.find((d) => d.deviceName === "/dev/xvdb");
     const cache = (podSpec(deploymentOf(run)).volumes ?? []).find((v) => v.name === "model-cache");
     const cacheGiB = Number(/^(\d+)Gi$/.exec(String(cache?.emptyDir?.sizeLimit))?.[1]);
     expect(cacheGiB).toBeGreaterThan(0);
-    expect(lt.blockDeviceMappings[0].ebs.volumeSize).toBeGreaterThanOrEqual(cacheGiB + 30);
+    expect(Number(/^(\d+)Gi$/.exec(String(data?.ebs.volumeSize))?.[1])).toBeGreaterThanOrEqual(cacheGiB + 30);
   });
 
   it("runs the proxy image built and pushed to ECR, pinned by digest, as sidecar and as gateway", () => {
@@ -117,7 +143,7 @@ describe("the whole program, target aws, default config", () => {
 
   it("asks for an NLB the installed AWS Load Balancer Controller can build", () => {
     expect(serviceOf(run).metadata?.annotations?.["service.beta.kubernetes.io/aws-load-balancer-type"]).toBe("external");
-    expect(single(run, "kubernetes:helm.sh/v3:Release").inputs.chart).toBe("aws-load-balancer-controller");
+    expect(named(run, "kubernetes:helm.sh/v3:Release", "vllm-lbc-release").inputs.chart).toBe("aws-load-balancer-controller");
   });
 
   it("exports the endpoint, secret keys, a secret kubeconfig that calls aws eks get-token, and the cluster's name", () => {
@@ -140,9 +166,8 @@ describe("the whole program, target aws, default config", () => {
   });
 
   it("makes the deploying identity's role the cluster admin", () => {
-    expect(ofType(run, "aws:eks/accessEntry:AccessEntry").map((e) => [e.name, e.inputs.principalArn])).toEqual([
-      ["vllm-admin", DEPLOYER_ROLE_ARN],
-    ]);
+    const admins = ofType(run, "aws:eks/accessEntry:AccessEntry").filter((e) => e.inputs.type === "STANDARD");
+    expect(admins.map((e) => [e.name, e.inputs.principalArn])).toEqual([["vllm-admin", DEPLOYER_ROLE_ARN]]);
   });
 
   it("keeps the Hugging Face token and the API key out of every plain-text input", () => {
@@ -190,15 +215,16 @@ describe("the whole program, target aws, Route 53 TLS, prebuilt proxy, spot only
     expect(podSpec(deploymentOf(run, "vllm-gateway")).containers.map((c) => c.image)).toEqual(["ghcr.io/acme/vllm-auth-proxy:0.1.0"]);
   });
 
-  it("makes a spot GPU node group with a node per minimum replica and room for maxReplicas plus a surge pod", () => {
-    const gpu = nodeGroup(run, "vllm-gpu-ng");
-    expect(gpu.capacityType).toBe("SPOT");
-    expect(gpu.scalingConfig.desiredSize).toBe(2);
-    expect(gpu.scalingConfig.maxSize).toBe(4);
+  it("lets Karpenter launch spot only, with room for maxReplicas plus a surge pod", () => {
+    const pool = nodePool(run).spec;
+    expect(pool.template.spec.requirements.find((r) => r.key === "karpenter.sh/capacity-type")?.values).toEqual(["spot"]);
+    expect(pool.limits["nvidia.com/gpu"]).toBe(4);
   });
 
   it("makes the listed admins cluster admin without asking who runs the program", () => {
-    const principals = ofType(run, "aws:eks/accessEntry:AccessEntry").map((e) => e.inputs.principalArn);
+    const principals = ofType(run, "aws:eks/accessEntry:AccessEntry")
+      .filter((e) => e.inputs.type === "STANDARD")
+      .map((e) => e.inputs.principalArn);
     expect(principals.sort()).toEqual(admins);
     expect(run.calls).not.toContain("aws:iam/getSessionContext:getSessionContext");
   });

@@ -147,8 +147,8 @@ describe("docs/configuration.md", () => {
 
   test("the gpuDiskGiB row and the AWS page name the data volume, not the root volume", () => {
     expect(row("gpuDiskGiB")).toContain(`data volume (${BOTTLEROCKET_DATA_DEVICE})`);
-    const gpuPools = /^\| GPU pools[^\n]*/m.exec(readPage("docs/aws.md"))?.[0] ?? "";
-    for (const text of [row("gpuDiskGiB"), gpuPools]) {
+    const gpuCapacity = /^\| GPU capacity[^\n]*/m.exec(readPage("docs/aws.md"))?.[0] ?? "";
+    for (const text of [row("gpuDiskGiB"), gpuCapacity]) {
       expect(text).toContain(BOTTLEROCKET_DATA_DEVICE);
       expect(text).toContain("data volume");
       expect(text).not.toMatch(/root volume|disk of each/i);

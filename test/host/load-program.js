@@ -53,6 +53,15 @@ function placeholderPassword(name, length) {
 function state(type, name, inputs) {
   const out = { ...inputs };
   if (type === "random:index/randomPassword:RandomPassword") out.result = placeholderPassword(name, inputs.length);
+  if (type === "random:index/randomId:RandomId") out.hex = `${inputs.prefix ?? ""}0a1b2c3d`;
+  if (type === "aws:eks/cluster:Cluster") {
+    out.name = name;
+    out.arn = `arn:aws:eks:us-east-1:123456789012:cluster/${name}`;
+  }
+  if (type === "aws:iam/role:Role") {
+    out.name = name;
+    out.arn = `arn:aws:iam::123456789012:role/${name}`;
+  }
   if (type === "kubernetes:core/v1:Service") out.status = { loadBalancer: { ingress: [{ hostname: "lb.example.com" }] } };
   if (type === "docker-build:index:Image") out.digest = `sha256:${"0".repeat(64)}`;
   if (type === "aws:ecr/repository:Repository") {

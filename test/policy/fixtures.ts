@@ -127,6 +127,31 @@ export function nodeGroup(props: Obj = {}): ResourceInput {
   };
 }
 
+/** A Karpenter NodePool as the aws target makes it, with `spec` fields replaced by `spec`. */
+export function nodePool(spec: Obj = {}, template: Obj = {}): ResourceInput {
+  return {
+    type: "kubernetes:karpenter.sh/v1:NodePool",
+    name: "vllm-gpu-nodepool",
+    props: {
+      apiVersion: "karpenter.sh/v1",
+      kind: "NodePool",
+      metadata: { name: "gpu" },
+      spec: {
+        template: {
+          spec: {
+            nodeClassRef: { group: "karpenter.k8s.aws", kind: "EC2NodeClass", name: "gpu" },
+            taints: [{ key: "nvidia.com/gpu", value: "true", effect: "NoSchedule" }],
+            requirements: [{ key: "node.kubernetes.io/instance-type", operator: "In", values: ["g6.xlarge", "g5.xlarge"] }],
+            ...template,
+          },
+        },
+        limits: { "nvidia.com/gpu": 3 },
+        ...spec,
+      },
+    },
+  };
+}
+
 /** The same resource with the pod spec's containers replaced. */
 export function withContainers(containers: readonly Obj[]): ResourceInput {
   return deployment({ containers });

@@ -1,5 +1,5 @@
-import { checkGpuLimitsAndTaints, isGpuNodeGroup } from "../../infra/policy/checks/gpu";
-import { deployment, nodeGroup, proxyContainer, vllmContainer } from "./fixtures";
+import { checkGpuLimitsAndTaints, isGpuNodeGroup, isGpuNodePool } from "../../infra/policy/checks/gpu";
+import { deployment, nodeGroup, nodePool, proxyContainer, vllmContainer } from "./fixtures";
 
 describe("policy 5: gpu-limits-and-taints", () => {
   it("passes vLLM with a GPU limit and a tainted GPU node group", () => {
@@ -46,5 +46,29 @@ describe("policy 5: gpu-limits-and-taints", () => {
     expect(isGpuNodeGroup({ amiType: "AL2023_x86_64_NVIDIA" })).toBe(true);
     expect(isGpuNodeGroup({ instanceTypes: ["p5.48xlarge"] })).toBe(true);
     expect(isGpuNodeGroup({ instanceTypes: ["m7i.large", "c7g.xlarge"] })).toBe(false);
+  });
+
+  it("passes the aws target's GPU NodePool: tainted and capped", () => {
+    expect(checkGpuLimitsAndTaints(nodePool())).toEqual([]);
+  });
+
+  it("fails a GPU NodePool without the taint, and one without a GPU limit, each saying what to add", () => {
+    const [untainted] = checkGpuLimitsAndTaints(nodePool({}, { taints: [] }));
+    expect(untainted).toMatch(/Karpenter NodePool "gpu" launches GPU instances without a nvidia.com\/gpu taint/);
+    expect(untainted).toMatch(/effect: "NoSchedule"/);
+    const soft = nodePool({}, { taints: [{ key: "nvidia.com/gpu", value: "true", effect: "PreferNoSchedule" }] });
+    expect(checkGpuLimitsAndTaints(soft)).toHaveLength(1);
+    const [uncapped] = checkGpuLimitsAndTaints(nodePool({ limits: { cpu: 100 } }));
+    expect(uncapped).toMatch(/no nvidia.com\/gpu limit, so a bug or a flood of requests can buy GPUs/);
+    expect(checkGpuLimitsAndTaints(nodePool({ limits: undefined }, { taints: undefined }))).toHaveLength(2);
+  });
+
+  it("tells GPU NodePools from CPU ones by their requirements", () => {
+    expect(isGpuNodePool(nodePool().props)).toBe(true);
+    const byGpuLabel = nodePool({}, { requirements: [{ key: "karpenter.k8s.aws/instance-gpu-manufacturer", operator: "In", values: ["nvidia"] }] });
+    expect(isGpuNodePool(byGpuLabel.props)).toBe(true);
+    const cpu = nodePool({ limits: undefined }, { taints: [], requirements: [{ key: "node.kubernetes.io/instance-type", operator: "In", values: ["m7i.large"] }] });
+    expect(isGpuNodePool(cpu.props)).toBe(false);
+    expect(checkGpuLimitsAndTaints(cpu)).toEqual([]);
   });
 });

@@ -182,20 +182,23 @@ describe.each(cases)("the real program under mocks: %s", (_label, run, openToAll
   });
 });
 
-describe("GPU node groups of the aws target", () => {
+describe("GPU capacity of the aws target", () => {
   let resources: Resources = [];
   beforeAll(async () => {
     resources = await awsRun({ "vllm-auth:gpuCapacityTypes": '["spot"]' });
   }, 60_000);
 
-  it("are tainted, and the policy would catch one that is not", () => {
+  it("comes from a tainted, capped Karpenter NodePool, and the policy would catch one that is neither", () => {
     const groups = ofType(resources, "aws:eks/nodeGroup:NodeGroup");
-    const gpu = groups.filter((g) => /NVIDIA/.test(String(g.props.amiType)));
-    expect(gpu.length).toBe(1);
-    expect(groups.length).toBeGreaterThan(gpu.length);
+    expect(groups.filter((g) => /NVIDIA/.test(String(g.props.amiType)))).toEqual([]);
+    const pools = ofType(resources, "kubernetes:karpenter.sh/v1:NodePool");
+    expect(pools).toHaveLength(1);
     expect(findings(byName("gpu-limits-and-taints"), resources)).toEqual([]);
-    const untainted = resources.map((r) => (r === gpu[0] ? { ...r, props: { ...r.props, taints: [] } } : r));
-    expect(findings(byName("gpu-limits-and-taints"), untainted)).toHaveLength(1);
+    const pool = pools[0];
+    const spec = pool.props.spec as { template: { spec: Record<string, unknown> }; limits?: unknown };
+    const loose = { ...pool, props: { ...pool.props, spec: { ...spec, limits: {}, template: { ...spec.template, spec: { ...spec.template.spec, taints: [] } } } } };
+    const judged = resources.map((r) => (r === pool ? loose : r));
+    expect(findings(byName("gpu-limits-and-taints"), judged)).toHaveLength(2);
   });
 });
 

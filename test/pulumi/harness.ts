@@ -1,5 +1,7 @@
 import { createHash } from "crypto";
 import type * as PulumiModule from "@pulumi/pulumi";
+import { EC2NodeClass } from "@kubernetes-models/karpenter/karpenter.k8s.aws/v1/EC2NodeClass";
+import { NodePool } from "@kubernetes-models/karpenter/karpenter.sh/v1/NodePool";
 import { Deployment, IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
@@ -74,6 +76,9 @@ export function servingState(type: string, name: string, inputs: Record<string, 
     case "random:index/randomPassword:RandomPassword":
       // A change of keepers is a replacement: a new value, as the provider would generate.
       state.result = fakeToken(name, typeof inputs.length === "number" ? inputs.length : 48, inputs.keepers);
+      break;
+    case "random:index/randomId:RandomId":
+      state.hex = `${String(inputs.prefix ?? "")}0a1b2c3d`;
       break;
     case "kubernetes:core/v1:Service":
       state.status = { loadBalancer: { ingress: [{ hostname: LB_HOSTNAME }] } };
@@ -270,7 +275,16 @@ const MODELS: Record<string, (m: Manifest) => SchemaModel> = {
   "apps/v1/Deployment": (m) => new Deployment(m as ConstructorParameters<typeof Deployment>[0]),
   "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as ConstructorParameters<typeof PodDisruptionBudget>[0]),
   "networking.k8s.io/v1/NetworkPolicy": (m) => new NetworkPolicy(m as ConstructorParameters<typeof NetworkPolicy>[0]),
+  // Custom resources: the @kubernetes-models packages compile each CRD's schema.
+  "karpenter.sh/v1/NodePool": (m) => new NodePool(m as unknown as ConstructorParameters<typeof NodePool>[0]),
+  "karpenter.k8s.aws/v1/EC2NodeClass": (m) => new EC2NodeClass(m as unknown as ConstructorParameters<typeof EC2NodeClass>[0]),
 };
+
+/** The schema a kind is checked against, as failure messages name it. */
+function schemaOf(apiVersion: string): string {
+  const builtIn = !apiVersion.includes(".") || /\.k8s\.io\//.test(apiVersion);
+  return builtIn ? "the Kubernetes schema" : `the ${apiVersion.split("/")[0]} CRD schema`;
+}
 
 /**
  * Validates a manifest against the Kubernetes OpenAPI schema, failing on any field the schema does not
@@ -281,7 +295,7 @@ export function validateManifest(m: Manifest): void {
   if (model === undefined) {
     throw new Error(`no schema model for ${m.apiVersion} ${m.kind}: add it to test/pulumi/harness.ts`);
   }
-  validateStrictly(model(m), `${m.apiVersion} ${m.kind} ${String(m.metadata.name)}`);
+  validateStrictly(model(m), `${m.apiVersion} ${m.kind} ${String(m.metadata.name)}`, schemaOf(m.apiVersion));
 }
 
 /** A Deployment of the run (the vLLM replicas unless named), typed by the Kubernetes schema models. */

@@ -1,5 +1,7 @@
+import { NodePool } from "@kubernetes-models/karpenter/karpenter.sh/v1/NodePool";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Secret } from "kubernetes-models/v1/Secret";
+import { nodePoolSpec } from "../../infra/aws/gpuNodePool";
 import { Manifest } from "../../stacks/manifests";
 import { ProgramRun, existingConfig, manifestOfKind, manifests, runProgram, validateManifest } from "./harness";
 import { unknownFields } from "./schema";
@@ -69,5 +71,34 @@ describe("strict schema validation of Kubernetes objects", () => {
     const objects = manifests(run);
     expect([...new Set(objects.map((m) => m.kind))].sort()).toEqual(["Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "Secret", "Service"]);
     for (const m of objects) expect(() => validateManifest(m)).not.toThrow();
+  });
+});
+
+describe("strict schema validation of custom resources", () => {
+  const nodePool = (): Manifest => ({
+    apiVersion: "karpenter.sh/v1",
+    kind: "NodePool",
+    metadata: { name: "gpu" },
+    spec: nodePoolSpec({ instanceTypes: ["g6.xlarge"], capacityTypes: ["spot", "on-demand"], maxGpus: 3 }),
+  });
+
+  test("a CRD model is walked the same way: a misspelt field its own validate accepts fails by its path", () => {
+    const misspelt = nodePool();
+    const spec = misspelt.spec as { template: { spec: Record<string, unknown> } };
+    spec.template.spec.expireAfterr = spec.template.spec.expireAfter;
+    delete spec.template.spec.expireAfter;
+    expect(() => new NodePool(misspelt as unknown as ConstructorParameters<typeof NodePool>[0]).validate()).not.toThrow();
+    expect(() => validateManifest(misspelt)).toThrow(
+      "karpenter.sh/v1 NodePool gpu: spec.template.spec.expireAfterr is not a field of the karpenter.sh CRD schema",
+    );
+  });
+
+  test("a CRD model's own rules still apply, and its open maps (limits, labels) take any key", () => {
+    const wrong = nodePool();
+    (wrong.spec as { disruption: Record<string, unknown> }).disruption.consolidateAfter = "ten minutes";
+    expect(() => validateManifest(wrong)).toThrow(/consolidateAfter must match pattern/);
+    const open = nodePool();
+    (open.spec as { limits: Record<string, unknown> }).limits = { "nvidia.com/gpu": 3, cpu: "100" };
+    expect(() => validateManifest(open)).not.toThrow();
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Strict field checks for kubernetes-models. The package ships the Kubernetes OpenAPI schemas only as
+ * Strict field checks for kubernetes-models and the @kubernetes-models CRD packages. They ship their schemas only as
  * validators compiled by ajv, and those accept any unknown field: the schemas never set
  * `additionalProperties: false`. A compiled validator reads every property its schema defines, and
  * every key of a map whose schema allows additional properties (labels, annotations, resource limits,
@@ -49,11 +49,15 @@ export function unknownFields(model: SchemaModel): string[] {
   return unread(model, "", read);
 }
 
-/** Validates `model` against its schema, then fails on any field the schema does not define. */
-export function validateStrictly(model: SchemaModel, what: string): void {
+/**
+ * Validates `model` against its schema, then fails on any field the schema does not define. `schema`
+ * names the schema in the message: the Kubernetes OpenAPI schema, or a CRD's (the @kubernetes-models
+ * packages for Karpenter, KEDA and prometheus-operator compile theirs the same way, so the same walk applies).
+ */
+export function validateStrictly(model: SchemaModel, what: string, schema = "the Kubernetes schema"): void {
   model.validate();
   const unknown = unknownFields(model);
   if (unknown.length > 0) {
-    throw new Error(`${what}: ${unknown.join(", ")} ${unknown.length === 1 ? "is not a field" : "are not fields"} of the Kubernetes schema`);
+    throw new Error(`${what}: ${unknown.join(", ")} ${unknown.length === 1 ? "is not a field" : "are not fields"} of ${schema}`);
   }
 }

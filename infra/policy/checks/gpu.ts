@@ -3,6 +3,8 @@ import { commandLine, ContainerView, envValues, flagValue, imageRepository, isVl
 
 export const GPU_RESOURCE = "nvidia.com/gpu";
 const NODE_GROUP = "aws:eks/nodeGroup:NodeGroup";
+/** Karpenter's NodePool as Pulumi registers the custom resource. */
+const NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool";
 /** EC2 families with NVIDIA GPUs: g4dn, g5, g5g, g6, g6e, gr6, p3, p4d, p5, ... */
 const GPU_INSTANCE = /^(g\d+[a-z]*|gr\d+[a-z]*|p\d+[a-z]*)\./;
 
@@ -73,7 +75,47 @@ function checkNodeGroup(resource: ResourceInput): string[] {
   ];
 }
 
-/** Policy 5: GPU containers set `nvidia.com/gpu` limits; GPU node groups carry the `nvidia.com/gpu` taint. */
+/**
+ * Whether a Karpenter NodePool launches GPU instances: an instance-type requirement naming GPU types,
+ * or a requirement on the GPU labels Karpenter sets (`karpenter.k8s.aws/instance-gpu-*`).
+ */
+export function isGpuNodePool(props: Readonly<Record<string, unknown>>): boolean {
+  return records(at(props, "spec", "template", "spec", "requirements")).some((req) => {
+    const key = str(req.key) ?? "";
+    if (key.startsWith("karpenter.k8s.aws/instance-gpu-")) return str(req.operator) !== "DoesNotExist";
+    return key === "node.kubernetes.io/instance-type" && strings(req.values).some((type) => GPU_INSTANCE.test(type));
+  });
+}
+
+function checkNodePool(resource: ResourceInput): string[] {
+  if (!isGpuNodePool(resource.props)) return [];
+  const name = str(at(resource.props, "metadata", "name")) ?? resource.name ?? "(unnamed)";
+  const problems: string[] = [];
+  const tainted = records(at(resource.props, "spec", "template", "spec", "taints")).some(
+    (taint) => str(taint.key) === GPU_RESOURCE && ["NoSchedule", "NoExecute"].includes(str(taint.effect) ?? ""),
+  );
+  if (!tainted) {
+    problems.push(
+      `Karpenter NodePool "${name}" launches GPU instances without a ${GPU_RESOURCE} taint, so any pending pod can make it buy ` +
+        `(and then block) a GPU node. Add spec.template.spec.taints: [{ key: "${GPU_RESOURCE}", value: "true", effect: "NoSchedule" }] ` +
+        `and give the vLLM pods a matching toleration.`,
+    );
+  }
+  if (quantity(record(at(resource.props, "spec", "limits"))?.[GPU_RESOURCE]) === undefined) {
+    problems.push(
+      `Karpenter NodePool "${name}" launches GPU instances with no ${GPU_RESOURCE} limit, so a bug or a flood of requests can buy GPUs ` +
+        `without end. Set spec.limits["${GPU_RESOURCE}"] to the most GPUs the stack may run (maxGpus).`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Policy 5: GPU containers set `nvidia.com/gpu` limits; GPU node groups and Karpenter GPU NodePools
+ * carry the `nvidia.com/gpu` taint, and GPU NodePools cap their GPUs.
+ */
 export function checkGpuLimitsAndTaints(resource: ResourceInput): string[] {
-  return resource.type === NODE_GROUP ? checkNodeGroup(resource) : checkPod(resource);
+  if (resource.type === NODE_GROUP) return checkNodeGroup(resource);
+  if (resource.type === NODE_POOL) return checkNodePool(resource);
+  return checkPod(resource);
 }
