@@ -14,6 +14,23 @@ interface State {
 }
 
 /**
+ * Node parses every pipelined request of a read (up to 64 KiB of them) before a close takes effect,
+ * and on close aborts each with an error whose stack it captures and formats: for a pipelining flood
+ * that costs more than answering. Errors made while Node tears this socket down carry no stack; the
+ * limit is restored by the listener that runs right after Node's own.
+ */
+function cheapTeardown(socket: Socket): void {
+  let saved = Error.stackTraceLimit;
+  socket.prependListener("close", () => {
+    saved = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+  });
+  socket.on("close", () => {
+    Error.stackTraceLimit = saved;
+  });
+}
+
+/**
  * One request at a time per client connection, as nginx does: a pipelined request is answered only
  * after the one before it has been answered, so one connection never has more than one request at
  * the upstream, and a client that closes its connection leaves no request running behind it.
@@ -75,6 +92,7 @@ export class ConnectionSerializer {
     if (state.waiting.length >= this.maxWaiting) {
       state.waiting.length = 0;
       this.onOverflow(socket);
+      cheapTeardown(socket);
       socket.destroy();
       return;
     }

@@ -26,7 +26,7 @@ import type { KeyLimits } from "./keys/format";
 import type { Logger } from "./log";
 import type { Metrics } from "./metrics";
 import type { ModelsCopy } from "./models";
-import type { PublicRate } from "./publicRate";
+import type { PublicShare } from "./publicShare";
 import { redactPath } from "./redact";
 import { ResponseRelay, RetryAnswer } from "./relay";
 import { findRoute, type Route } from "./routes";
@@ -89,7 +89,7 @@ export interface HandlerDeps {
   readonly upstreamCredentials?: () => readonly string[];
   readonly limiter?: KeyLimiter;
   readonly metering?: Metering;
-  readonly publicRate: PublicRate;
+  readonly publicShare: PublicShare;
   /** Whether this process answers readiness (a gateway is ready while it runs; it holds requests). */
   readonly ready: () => boolean;
   readonly metrics: Metrics;
@@ -116,6 +116,8 @@ interface Exchange {
   forwarding: boolean;
   /** The response has closed; `finish` runs once forwarding has settled too. */
   closed: boolean;
+  /** The request carries a valid key: counted as keyed traffic while it runs. */
+  keyed: boolean;
   /** Aborted when the client leaves: held, queued and upstream work stop. */
   readonly gone: AbortController;
   /** Read once: after the client disconnects, `req.socket` may already be detached. */
@@ -174,6 +176,7 @@ export class RequestHandler {
       client: req.socket?.remoteAddress,
       forwarding: false,
       closed: false,
+      keyed: false,
     };
     this.inflight++;
     res.once("close", () => {
@@ -204,27 +207,32 @@ export class RequestHandler {
     }
     if (hostCount(req.rawHeaders) > 1) return this.refuse(req, res, exchange, badRequest("more than one Host header"), "duplicate_host");
     const checked = checkTarget(req.url);
-    if (!checked.ok) return this.refuse(req, res, exchange, badRequest(checked.reason), "bad_target");
+    if (!checked.ok) return this.whenShared(req, res, exchange, () => this.refuse(req, res, exchange, badRequest(checked.reason), "bad_target"));
     const route = findRoute(req.method, checked.target.path);
-    if (route === undefined) return this.refuse(req, res, exchange, notFound(), "no_route");
+    if (route === undefined) return this.whenShared(req, res, exchange, () => this.refuse(req, res, exchange, notFound(), "no_route"));
     exchange.route = route.name;
     if (route.access === "local") {
       exchange.bytesOut = this.health(res);
       return;
     }
-    if (route.access === "public" && this.deps.publicModels) {
-      if (!this.deps.publicRate.take()) return this.shed(req, res, exchange, "public", "public_rate");
-      return this.answerModels(req, res, exchange);
-    }
     const credential = readBearer(req.rawHeaders);
-    const verdict: Verdict = credential.ok ? this.deps.credentials.verify(credential.token) : { ok: false, reason: "invalid" };
-    if (!verdict.ok) {
-      const reason = credential.ok ? verdict.reason : credential.reason;
-      this.deps.metrics.authFailures.inc({ reason });
-      if (!this.deps.publicRate.take()) return this.shed(req, res, exchange, "public", "public_rate");
-      return this.refuse(req, res, exchange, unauthorized(), `auth_${reason}`);
+    const verdict: Verdict | undefined =
+      credential.ok ? this.deps.credentials.verify(credential.token) : route.access === "public" && this.deps.publicModels ? undefined : { ok: false, reason: "invalid" };
+    if (verdict?.ok === true) {
+      exchange.identity = verdict.identity;
+      exchange.keyed = true;
+      this.deps.publicShare.keyedStart();
     }
-    exchange.identity = verdict.identity;
+    if (route.access === "public" && this.deps.publicModels) {
+      // A caller with a valid key is not anonymous: it never waits for the anonymous share.
+      if (exchange.keyed) return this.answerModels(req, res, exchange);
+      return this.whenShared(req, res, exchange, () => this.answerModels(req, res, exchange));
+    }
+    if (verdict === undefined || !verdict.ok) {
+      const reason = credential.ok ? (verdict?.ok === false ? verdict.reason : "invalid") : credential.reason;
+      this.deps.metrics.authFailures.inc({ reason });
+      return this.whenShared(req, res, exchange, () => this.refuse(req, res, exchange, unauthorized(), `auth_${reason}`));
+    }
     if (route.name === "models") return this.answerModels(req, res, exchange);
     const declared = declaredLength(req);
     if (declared !== undefined && declared > this.deps.config.maxBodyBytes) {
@@ -232,6 +240,18 @@ export class RequestHandler {
     }
     if (!this.deps.upstreams.accepting) return this.refuse(req, res, exchange, upstreamNotReady(), "not_ready");
     void this.forward(req, res, exchange, route, checked.target.raw, expectsContinue);
+  }
+
+  /** Answers an anonymous request within the anonymous share: at once, after a wait, or shed with 503. */
+  private whenShared(req: IncomingMessage, res: ServerResponse, exchange: Exchange, answer: () => void): void {
+    const admitted = this.deps.publicShare.admit();
+    if (admitted === true) return answer();
+    if (admitted === false) return this.shed(req, res, exchange, "public", "public_share");
+    void admitted.then((ok) => {
+      if (exchange.gone.signal.aborted) return;
+      if (ok) answer();
+      else this.shed(req, res, exchange, "public", "public_share");
+    });
   }
 
   private health(res: ServerResponse): number {
@@ -254,11 +274,11 @@ export class RequestHandler {
     exchange.bytesOut = sendError(res, error, plain, hasUnreadBody(req));
   }
 
-  /** 503 at once because a bound was reached; anonymous floods also lose their connection. */
+  /** 503 with Retry-After because a bound was reached. */
   private shed(req: IncomingMessage, res: ServerResponse, exchange: Exchange, trafficClass: "public" | "authenticated", reason: string): void {
     this.deps.metrics.shed.inc({ class: trafficClass, reason });
     exchange.outcome = `shed_${reason}`;
-    exchange.bytesOut = sendError(res, overloaded(), false, trafficClass === "public" || hasUnreadBody(req));
+    exchange.bytesOut = sendError(res, overloaded(), false, hasUnreadBody(req));
   }
 
   /** Forwards one request; the access log and counters wait until its usage and limits are settled. */
@@ -469,6 +489,7 @@ export class RequestHandler {
         client: exchange.client,
       });
     }
+    if (exchange.keyed) this.deps.publicShare.keyedDone();
     this.inflight--;
     if (this.inflight === 0) {
       const waiters = this.idleWaiters;

@@ -12,7 +12,7 @@ import { ClientCredentials, InternalCredential, type StoreEvents } from "./keys/
 import { createLogger, type Logger } from "./log";
 import { Metrics } from "./metrics";
 import { ModelsCopy } from "./models";
-import { PublicRate } from "./publicRate";
+import { PublicShare } from "./publicShare";
 import { redactPath } from "./redact";
 import { createRedirectHandler } from "./redirect";
 import { HoldQueue } from "./upstream/holding";
@@ -351,7 +351,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     upstreamCredentials: parts.upstreamCredentials,
     limiter,
     metering,
-    publicRate: new PublicRate(config.publicMaxRps),
+    publicShare: new PublicShare(config.publicMaxRps),
     ready: parts.ready,
     metrics,
     logger,

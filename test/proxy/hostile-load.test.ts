@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import { MODEL, TOKEN, bearer, chatBody, eventually, firstForwarded, forwarded, rawExchange, rawStatus, request, startStack, type Stack } from "./harness";
 import { startFront, type Front } from "./front";
 import { MODELS_BODY, RawUpstream } from "./raw-upstream";
-import { errorCode } from "./support";
+import { errorCode, openStream } from "./support";
 
 const chatRequest = (body = chatBody(), extraHeaders = ""): string =>
   `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\n` +
@@ -140,30 +140,59 @@ describe("bounded work: a full line sheds with 503 at once", () => {
 describe("anonymous traffic has its own share", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ env: { PUBLIC_MAX_RPS: "50" } });
+    stack = await startStack({ env: { PUBLIC_MAX_RPS: "50" }, upstream: { tokenDelayMs: 100, completionTokens: 40 } });
   });
   afterAll(() => stack.close());
 
-  test("past PUBLIC_MAX_RPS anonymous requests get 503 and lose their connection, while a request with a key is served", async () => {
-    const answers = await Promise.all(Array.from({ length: 150 }, () => request(stack.url, { path: "/v1/models" }).catch(() => undefined)));
-    const statuses = answers.map((a) => a?.status);
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(40);
-    expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
-    const shed = answers.find((a) => a?.status === 503);
-    expect(shed?.headers.connection).toBe("close");
-    const chat = await request(stack.url, { method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", ...bearer() }, body: chatBody() });
-    expect(chat.status).toBe(200);
+  const burst = (n: number, options: Parameters<typeof request>[1] = { path: "/v1/models" }) =>
+    Promise.all(Array.from({ length: n }, () => request(stack.url, options).catch(() => undefined)));
+
+  test("with no keyed request running, anonymous requests are not held back", async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const started = performance.now();
+    const answers = await burst(200);
+    expect(answers.every((a) => a?.status === 200)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
-  test("wrong keys count against the anonymous share too", async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const answers = await Promise.all(
-      Array.from({ length: 120 }, () =>
-        request(stack.url, { method: "POST", path: "/v1/chat/completions", headers: { ...bearer("tok_wrong_000000000000000000000"), "content-type": "application/json" }, body: "{}" }).catch(() => undefined),
-      ),
-    );
-    expect(answers.filter((a) => a?.status === 401).length).toBeGreaterThan(0);
-    expect(answers.filter((a) => a?.status === 503).length).toBeGreaterThan(0);
+  test("while a keyed request runs, anonymous requests get at most PUBLIC_MAX_RPS: a second's worth waits, the rest get 503 at once, and the keyed client is served", async () => {
+    const stream = await openStream(stack.url, {
+      path: "/v1/chat/completions",
+      headers: { "content-type": "application/json", ...bearer() },
+      body: chatBody({ stream: true }),
+    });
+    try {
+      const answers = await burst(300);
+      const ok = answers.filter((a) => a?.status === 200).length;
+      const shed = answers.filter((a) => a?.status === 503);
+      // A full bucket (50) at once, 50 more released over the next second, 200 shed.
+      expect(ok).toBeGreaterThanOrEqual(50);
+      expect(ok).toBeLessThanOrEqual(120);
+      expect(shed.length).toBeGreaterThanOrEqual(150);
+      expect(shed[0]?.headers["retry-after"]).toBe("1");
+      const chat = await request(stack.url, { method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json", ...bearer() }, body: chatBody({ max_tokens: 2 }) });
+      expect(chat.status).toBe(200);
+    } finally {
+      stream.destroy();
+    }
+  });
+
+  test("wrong keys and unknown paths count against the anonymous share too", async () => {
+    const stream = await openStream(stack.url, {
+      path: "/v1/chat/completions",
+      headers: { "content-type": "application/json", ...bearer() },
+      body: chatBody({ stream: true }),
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const wrong = await burst(150, { method: "POST", path: "/v1/chat/completions", headers: { ...bearer("tok_wrong_000000000000000000000"), "content-type": "application/json" }, body: "{}" });
+      expect(wrong.filter((a) => a?.status === 401).length).toBeGreaterThan(0);
+      expect(wrong.filter((a) => a?.status === 503).length).toBeGreaterThan(0);
+      const missing = await burst(150, { path: "/wp-admin/setup.php" });
+      expect(missing.filter((a) => a?.status === 503).length).toBeGreaterThan(0);
+    } finally {
+      stream.destroy();
+    }
   });
 });
 
