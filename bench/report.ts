@@ -107,9 +107,12 @@ export interface BalanceFigures {
 
 export interface Figures {
   readonly latency: PerTarget<Summary>;
+  /** Non-2xx answers and errors of the `/v1/models` row (a shed request is not a fast one). */
+  readonly latencyFailures: PerTarget<{ readonly failures: number; readonly requests: number }>;
   /** Per round: [p50, p99] added over direct's in the same round. */
   readonly latencyRoundsAdded: PerTarget<Array<[number, number]>>;
   readonly chatLatency: PerTarget<Summary>;
+  readonly chatLatencyFailures: PerTarget<{ readonly failures: number; readonly requests: number }>;
   readonly chatLatencyRoundsAdded: PerTarget<Array<[number, number]>>;
   readonly flood: PerTarget<FloodFigures>;
   readonly limits: LimitsFigures;
@@ -216,6 +219,8 @@ function balanceFigures(runs: readonly BalanceRun[]): BalanceFigures | undefined
 
 export function computeFigures(data: Collected): Figures {
   const latency = byTarget((t) => pooled(data.latency[t]));
+  const failuresOf = (runs: PerTarget<RateRun[]>) => byTarget((t) => ({ failures: sumOf(runs[t], (r) => r.failures), requests: sumOf(runs[t], (r) => r.requests) }));
+  const latencyFailures = failuresOf(data.latency);
   const latencyRoundsAdded = roundsAdded(data.latency);
   const chatLatency = byTarget((t) => pooled(data.chatLatency[t]));
   const chatLatencyRoundsAdded = roundsAdded(data.chatLatency);
@@ -259,8 +264,10 @@ export function computeFigures(data: Collected): Figures {
   });
   return {
     latency,
+    latencyFailures,
     latencyRoundsAdded,
     chatLatency,
+    chatLatencyFailures: failuresOf(data.chatLatency),
     chatLatencyRoundsAdded,
     flood: byTarget((t) => floodFigures(data.flood[t])),
     limits: limitsFigures(data.limits),
@@ -281,8 +288,8 @@ export function checks(f: Figures): Check[] {
   const p99Gap = f.chat.proxy.p99 - f.chat.nginx.p99;
   const many = f.many.proxy;
   return [
-    { row: "models, 1 conn", target: "added p50 <= 0.2 ms", measured: `${fmt(addedP50, 3)} ms`, pass: addedP50 <= 0.2 },
-    { row: "models, 1 conn", target: "added p99 <= 1 ms", measured: `${fmt(addedP99, 3)} ms`, pass: addedP99 <= 1 },
+    { row: "models, 1 conn", target: "added p50 <= 0.2 ms", measured: `${fmt(addedP50, 3)} ms${failedNote(f, "proxy")}`, pass: addedP50 <= 0.2 && f.latencyFailures.proxy.failures === 0 },
+    { row: "models, 1 conn", target: "added p99 <= 1 ms", measured: `${fmt(addedP99, 3)} ms${failedNote(f, "proxy")}`, pass: addedP99 <= 1 && f.latencyFailures.proxy.failures === 0 },
     { row: "chat, 50 conns", target: "CPU/request <= 2x nginx", measured: `${fmt(cpuRatio, 2)}x`, pass: cpuRatio <= 2 },
     { row: "chat, 50 conns", target: "p99 <= nginx p99 + 1 ms", measured: `${fmt(p99Gap, 2)} ms`, pass: p99Gap <= 1 && f.chat.proxy.failures === 0 },
     { row: "stream delay", target: "p99 <= 2 ms", measured: `${fmt(f.delay.proxy.delays.p99, 3)} ms`, pass: f.delay.proxy.delays.p99 <= 2 && f.delay.proxy.errors === 0 },
@@ -304,6 +311,12 @@ export function checks(f: Figures): Check[] {
     ...tierChecks(f),
     limitsCheck(f.limits),
   ];
+}
+
+/** ", N of M failed" when the `/v1/models` row had failures (the latencies are of the answered ones only). */
+function failedNote(f: Pick<Figures, "latencyFailures">, t: TargetName, which: Pick<Figures, "latencyFailures">["latencyFailures"] = f.latencyFailures): string {
+  const { failures, requests } = which[t];
+  return failures > 0 ? `, ${failures} of ${requests} failed` : "";
 }
 
 const FLOOD_ROW: Readonly<Record<FloodMode, string>> = { pipeline: "flood, pipelining", connections: "flood, many conns" };
@@ -332,7 +345,7 @@ export function floodChecks(f: Pick<Figures, "flood">): Check[] {
 }
 
 /** Issue 11, for the two tiers (gateway + sidecar processes). */
-export function tierChecks(f: Pick<Figures, "latency" | "chat" | "aborts" | "many" | "balance">): Check[] {
+export function tierChecks(f: Pick<Figures, "latency" | "latencyFailures" | "chat" | "aborts" | "many" | "balance">): Check[] {
   const addedP50 = f.latency.tiers.p50 - f.latency.direct.p50;
   const addedP99 = f.latency.tiers.p99 - f.latency.direct.p99;
   const cpuRatio = f.chat.tiers.cpuUs / f.chat.nginx.cpuUs;
@@ -345,8 +358,8 @@ export function tierChecks(f: Pick<Figures, "latency" | "chat" | "aborts" | "man
       : `${fmt(100 * balance.maxDeviation, 1)}% off (${balance.perReplica.join("/")} of ${balance.requests}` +
         `${balance.failures > 0 ? `, ${balance.failures} failed` : ""}${balance.clientConnections !== 1 ? `, ${balance.clientConnections} client connections` : ""})`;
   return [
-    { row: "models, two tiers", target: "added p50 <= 0.4 ms", measured: `${fmt(addedP50, 3)} ms`, pass: addedP50 <= 0.4 },
-    { row: "models, two tiers", target: "added p99 <= 2 ms", measured: `${fmt(addedP99, 3)} ms`, pass: addedP99 <= 2 },
+    { row: "models, two tiers", target: "added p50 <= 0.4 ms", measured: `${fmt(addedP50, 3)} ms${failedNote(f, "tiers")}`, pass: addedP50 <= 0.4 && f.latencyFailures.tiers.failures === 0 },
+    { row: "models, two tiers", target: "added p99 <= 2 ms", measured: `${fmt(addedP99, 3)} ms${failedNote(f, "tiers")}`, pass: addedP99 <= 2 && f.latencyFailures.tiers.failures === 0 },
     {
       row: "chat, two tiers",
       target: "CPU/request, both hops, <= 3x nginx",
@@ -415,10 +428,10 @@ function floodCell(f: FloodFigures, mode: FloodMode): string {
 
 /** The main table: one line per workload, the targets side by side. */
 export function mainTable(f: Figures): string {
-  const added = (summary: PerTarget<Summary>, t: TargetName): string =>
+  const added = (summary: PerTarget<Summary>, t: TargetName, failed = ""): string =>
     t === "direct"
-      ? `${fmt(summary.direct.p50, 3)} / ${fmt(summary.direct.p99, 3)} ms (baseline)`
-      : `+${fmt(summary[t].p50 - summary.direct.p50, 3)} / +${fmt(summary[t].p99 - summary.direct.p99, 3)} ms`;
+      ? `${fmt(summary.direct.p50, 3)} / ${fmt(summary.direct.p99, 3)} ms (baseline)${failed}`
+      : `+${fmt(summary[t].p50 - summary.direct.p50, 3)} / +${fmt(summary[t].p99 - summary.direct.p99, 3)} ms${failed}`;
   const chat = (t: TargetName): string => {
     const c = f.chat[t];
     const rel = t === "direct" ? "" : ` (${fmt((100 * c.rps) / f.chat.direct.rps, 0)}% of direct)`;
@@ -452,8 +465,8 @@ export function mainTable(f: Figures): string {
   return table(
     ["workload", "measure", ...TARGETS.map((t) => TARGET_LABELS[t])],
     [
-      ["`GET /v1/models`, 1 connection", "latency p50 / p99 (added vs direct)", ...TARGETS.map((t) => added(f.latency, t))],
-      ["`POST /v1/chat/completions`, 1 connection", "latency p50 / p99 (added vs direct)", ...TARGETS.map((t) => added(f.chatLatency, t))],
+      ["`GET /v1/models`, 1 connection", "latency p50 / p99 (added vs direct)", ...TARGETS.map((t) => added(f.latency, t, failedNote(f, t)))],
+      ["`POST /v1/chat/completions`, 1 connection", "latency p50 / p99 (added vs direct)", ...TARGETS.map((t) => added(f.chatLatency, t, failedNote(f, t, f.chatLatencyFailures)))],
       ["`POST /v1/chat/completions`, 50 connections", "req/s, p99, CPU per request", ...TARGETS.map(chat)],
       ["streamed completion, 200 events 10 ms apart", "write→read delay p50 / p99; coalesced reads", ...TARGETS.map(delay)],
       ["client aborts mid-stream", "time until the upstream socket closes", ...TARGETS.map(aborts)],
@@ -478,9 +491,9 @@ function details(f: Figures): string {
   const rounds = (added: PerTarget<Array<[number, number]>>, t: TargetName): string => added[t].map(([p50, p99]) => `+${fmt(p50, 3)}/+${fmt(p99, 2)}`).join(", ");
   const list = (values: readonly number[], digits: number): string => values.map((v) => fmt(v, digits)).join(", ");
   const fronts = TARGETS.filter((t) => t !== "direct");
-  const lat = (summary: PerTarget<Summary>) => (t: TargetName): string => {
+  const lat = (summary: PerTarget<Summary>, failed: Figures["latencyFailures"]) => (t: TargetName): string => {
     const s = summary[t];
-    return `| ${t} | ${s.n} | ${fmt(s.p50, 3)} | ${fmt(s.p90, 3)} | ${fmt(s.p99, 3)} | ${fmt(s.max, 3)} |`;
+    return `| ${t} | ${s.n} | ${failed[t].failures} | ${fmt(s.p50, 3)} | ${fmt(s.p90, 3)} | ${fmt(s.p99, 3)} | ${fmt(s.max, 3)} |`;
   };
   const delay = (t: TargetName): string => {
     const d = f.delay[t];
@@ -529,17 +542,17 @@ function details(f: Figures): string {
   return [
     "### `GET /v1/models`, 1 connection: latency, ms (all rounds pooled)",
     "",
-    "| target | requests | p50 | p90 | p99 | max |",
-    "|---|---:|---:|---:|---:|---:|",
-    ...TARGETS.map(lat(f.latency)),
+    "| target | answered | failed (non-2xx, errors) | p50 | p90 | p99 | max |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    ...TARGETS.map(lat(f.latency, f.latencyFailures)),
     "",
     `Added p50/p99 per round, ms: ${fronts.map((t) => `${t} ${rounds(f.latencyRoundsAdded, t)}`).join("; ")}.`,
     "",
     "### `POST /v1/chat/completions`, 1 connection: latency, ms (all rounds pooled)",
     "",
-    "| target | requests | p50 | p90 | p99 | max |",
-    "|---|---:|---:|---:|---:|---:|",
-    ...TARGETS.map(lat(f.chatLatency)),
+    "| target | answered | failed (non-2xx, errors) | p50 | p90 | p99 | max |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    ...TARGETS.map(lat(f.chatLatency, f.chatLatencyFailures)),
     "",
     `Added p50/p99 per round, ms: ${fronts.map((t) => `${t} ${rounds(f.chatLatencyRoundsAdded, t)}`).join("; ")}.`,
     "",

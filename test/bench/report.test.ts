@@ -183,6 +183,20 @@ describe("the report as a whole", () => {
     expect(proxyFlood).toBe("p99 14.86 ms (1.50x), 0 failed; flood 2.0k req/s sent: 889/s 200, 111/s 503, 111/s conns closed; RSS peak 100 MB");
   });
 
+  test("a fast /v1/models row with shed requests is a MISS, for the proxy and the two tiers: its latencies are of the answered ones only", () => {
+    const data = emptyCollected();
+    const direct = spread(1000, 0.1, 0.3);
+    data.latency.direct.push(run(direct));
+    data.latency.proxy.push(run(direct.map((ms) => ms + 0.05), { failures: 40, requests: 1040 }));
+    data.latency.tiers.push(run(direct.map((ms) => ms + 0.05), { failures: 7, requests: 1007 }));
+    const figures = computeFigures(data);
+    const models = checks(figures).filter((c) => c.row === "models, 1 conn" || c.row === "models, two tiers");
+    expect(models.map((c) => c.pass)).toEqual([false, false, false, false]);
+    expect(models[0].measured).toBe("0.050 ms, 40 of 1040 failed");
+    expect(models[2].measured).toBe("0.050 ms, 7 of 1007 failed");
+    expect(mainTable(figures).split("\n")[2]).toContain("| +0.050 / +0.050 ms, 40 of 1040 failed |");
+  });
+
   test("a MISS stands out in the targets table", () => {
     const table = checksTable(tierChecks(computeFigures(withTiers({ cpuUs: 400 }))));
     expect(table).toContain("| chat, two tiers | CPU/request, both hops, <= 3x nginx | 4.00x at 250 req/s | **MISS** |");
