@@ -23,10 +23,10 @@ export function gitState(): string {
 export function describePinning(pin: Pinning): string {
   if (pin.upstream === undefined || pin.front === undefined) return `none (${coreCount()} core): every process shares the machine`;
   return (
-    `taskset: the emulator process, redis-server and the flood process (nice ${FLOOD_NICE}) on CPU ${pin.upstream}; every proxy process ` +
-    `(single, gateway, sidecar), nginx (master and worker) and the load generator (this process: autocannon) on CPU ${pin.front} ` +
-    `for the request-rate rows. For the streaming rows the upstream and the client are this same process (one clock), so it ` +
-    `moves to CPU ${pin.upstream} and the fronts stay on CPU ${pin.front}.`
+    `taskset: the emulator process, the sidecars (which live beside vLLM in its pod), redis-server and the flood process ` +
+    `(nice ${FLOOD_NICE}) on CPU ${pin.upstream}; the single proxy processes, the gateways, nginx (master and worker) and the load ` +
+    `generator (this process: autocannon) on CPU ${pin.front} for the request-rate rows. For the streaming rows the upstream and ` +
+    `the client are this same process (one clock), so it moves to CPU ${pin.upstream} and the fronts stay where they are.`
   );
 }
 

@@ -64,6 +64,8 @@ export interface Check {
 export interface FloodPhaseFigures {
   readonly auth: Summary;
   readonly requests: number;
+  /** Authenticated requests answered per second (the client asks for a steady rate; a stalled front answers fewer). */
+  readonly rps: number;
   readonly failures: number;
   /** Authenticated p99 under this flood / p99 without a flood (same target, same run). */
   readonly p99Ratio: number;
@@ -75,6 +77,7 @@ export interface FloodPhaseFigures {
 export interface FloodFigures {
   readonly baseline: Summary;
   readonly baselineRequests: number;
+  readonly baselineRps: number;
   readonly baselineFailures: number;
   readonly phases: Readonly<Record<FloodMode, FloodPhaseFigures>>;
   /** p99 per round, ms: without a flood, and under each. */
@@ -156,9 +159,12 @@ function floodFigures(runs: FloodRuns): FloodFigures {
     const phases = runs[mode];
     const auth = pooled(phases.map((p) => p.auth));
     const peaks = phases.flatMap((p) => (p.rssPeakMb === undefined ? [] : [p.rssPeakMb]));
+    const requests = sumOf(phases, (p) => p.auth.requests);
+    const seconds = sumOf(phases, (p) => p.auth.seconds);
     return {
       auth,
-      requests: sumOf(phases, (p) => p.auth.requests),
+      requests,
+      rps: seconds > 0 ? requests / seconds : Number.NaN,
       failures: sumOf(phases, (p) => p.auth.failures),
       p99Ratio: auth.p99 / baseline.p99,
       rssPeakMb: peaks.length === 0 ? undefined : Math.max(...peaks),
@@ -168,6 +174,10 @@ function floodFigures(runs: FloodRuns): FloodFigures {
   return {
     baseline,
     baselineRequests: sumOf(runs.baseline, (r) => r.requests),
+    baselineRps: (() => {
+      const seconds = sumOf(runs.baseline, (r) => r.seconds);
+      return seconds > 0 ? sumOf(runs.baseline, (r) => r.requests) / seconds : Number.NaN;
+    })(),
     baselineFailures: sumOf(runs.baseline, (r) => r.failures),
     phases: { pipeline: phase("pipeline"), connections: phase("connections") },
     roundsP99: {
@@ -421,7 +431,7 @@ function floodCell(f: FloodFigures, mode: FloodMode): string {
   const failed = phase.failures > 0 ? `, **${phase.failures} failed**` : ", 0 failed";
   const rss = phase.rssPeakMb === undefined ? "" : `; RSS peak ${fmt(phase.rssPeakMb, 0)} MB`;
   return (
-    `p99 ${fmt(phase.auth.p99, 2)} ms (${fmt(phase.p99Ratio, 2)}x)${failed}; ` +
+    `p99 ${fmt(phase.auth.p99, 2)} ms (${fmt(phase.p99Ratio, 2)}x), ${fmt(phase.rps, 0)} answered/s${failed}; ` +
     `flood ${rate(r.writtenPerSecond)} req/s sent: ${rate(r.okPerSecond)}/s 200, ${rate(r.shedPerSecond)}/s 503, ${rate(r.closedPerSecond)}/s conns closed${rss}`
   );
 }
@@ -451,7 +461,7 @@ export function mainTable(f: Figures): string {
   const calm = (t: TargetName): string => {
     const c = f.flood[t];
     const failed = c.baselineFailures > 0 ? `, ${c.baselineFailures} failed` : "";
-    return `p50 ${fmt(c.baseline.p50, 2)} / p99 ${fmt(c.baseline.p99, 2)} ms${failed}`;
+    return `p50 ${fmt(c.baseline.p50, 2)} / p99 ${fmt(c.baseline.p99, 2)} ms, ${fmt(c.baselineRps, 0)} answered/s${failed}`;
   };
   const onlyTiers = (cell: string): string[] => [...TARGETS.filter((t) => t !== "tiers").map(() => "—"), cell];
   const limits = f.limits;
@@ -471,7 +481,7 @@ export function mainTable(f: Figures): string {
       ["streamed completion, 200 events 10 ms apart", "write→read delay p50 / p99; coalesced reads", ...TARGETS.map(delay)],
       ["client aborts mid-stream", "time until the upstream socket closes", ...TARGETS.map(aborts)],
       ["concurrent slow streams", "errors, memory", ...TARGETS.map((t) => manyCell(f.many[t]))],
-      ["authenticated chat, steady rate, no flood", "latency p50 / p99", ...TARGETS.map(calm)],
+      ["authenticated chat, steady rate, no flood", "latency p50 / p99, rate answered", ...TARGETS.map(calm)],
       ["… while 4 connections pipeline `GET /v1/models` without a key", "auth p99 (x no flood), failures; the flood's rate and answers", ...TARGETS.map((t) => floodCell(f.flood[t], "pipeline"))],
       ["… while many connections send `GET /v1/models` without a key", "auth p99 (x no flood), failures; the flood's rate and answers", ...TARGETS.map((t) => floodCell(f.flood[t], "connections"))],
       ["chat, 1 connection, key with rpm + tpm + concurrency (Redis) vs without", "latency added by the limits p50 / p99", ...onlyTiers(limitsCell)],
@@ -515,12 +525,12 @@ function details(f: Figures): string {
   };
   const floodAuth = (t: TargetName): string[] => {
     const c = f.flood[t];
-    const base = `| ${t} | none | ${c.baseline.n} | ${fmt(c.baseline.p50, 2)} | ${fmt(c.baseline.p99, 2)} | ${fmt(c.baseline.max, 2)} | ${c.baselineFailures} | 1.00 | n/a |`;
+    const base = `| ${t} | none | ${c.baseline.n} | ${fmt(c.baselineRps, 0)} | ${fmt(c.baseline.p50, 2)} | ${fmt(c.baseline.p99, 2)} | ${fmt(c.baseline.max, 2)} | ${c.baselineFailures} | 1.00 | n/a |`;
     return [
       base,
       ...FLOOD_MODES.map((mode) => {
         const p = c.phases[mode];
-        return `| ${t} | ${mode} | ${p.auth.n} | ${fmt(p.auth.p50, 2)} | ${fmt(p.auth.p99, 2)} | ${fmt(p.auth.max, 2)} | ${p.failures} | ${fmt(p.p99Ratio, 2)} | ${fmt(p.rssPeakMb, 1)} |`;
+        return `| ${t} | ${mode} | ${p.auth.n} | ${fmt(p.rps, 0)} | ${fmt(p.auth.p50, 2)} | ${fmt(p.auth.p99, 2)} | ${fmt(p.auth.max, 2)} | ${p.failures} | ${fmt(p.p99Ratio, 2)} | ${fmt(p.rssPeakMb, 1)} |`;
       }),
     ];
   };
@@ -570,10 +580,10 @@ function details(f: Figures): string {
     "",
     "### Authenticated chat under an unauthenticated `/v1/models` flood",
     "",
-    "The authenticated client, ms (all rounds pooled; RSS: the target's processes, peak while the flood ran):",
+    "The authenticated client, ms (all rounds pooled; it asks for a steady rate, and a stalled front answers fewer; RSS: the target's processes, peak while the flood ran):",
     "",
-    "| target | flood | requests | p50 | p99 | max | failed | p99 / no-flood p99 | RSS peak MB |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| target | flood | answered | answered/s | p50 | p99 | max | failed | p99 / no-flood p99 | RSS peak MB |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...TARGETS.flatMap(floodAuth),
     "",
     `p99 per round, ms (none / pipelining / many connections): ${TARGETS.map(

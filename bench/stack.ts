@@ -41,7 +41,7 @@ export interface Stack {
   /** The request-rate gateway's metrics port (the limits store's state). */
   readonly gatewayMetricsPort: number;
   readonly flood: FloodProcess;
-  /** A gateway in front of `replicas` sidecars on the front core; stop it when done. */
+  /** A gateway (front core) in front of `replicas` sidecars (upstream core); stop it when done. */
   startBalance(replicas: number): Promise<Balance>;
   /** Stops the request-rate rows' processes, so their clean-up (V8's idle GCs) cannot disturb the streaming rows. */
   stopRateProcesses(): Promise<void>;
@@ -182,11 +182,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     started.push(proxyRate.child);
     const proxyStream = await startProxy("proxy-stream", proxy, single(stamped.port), pin.front);
     started.push(proxyStream.child);
-    const sidecarRate = await startProxy("sidecar-rate", proxy, sidecarEnv(files, emulator.port), pin.front);
+    // A sidecar lives in the GPU pod beside vLLM, the gateway on a CPU node: the sidecar shares the upstream's core.
+    const sidecarRate = await startProxy("sidecar-rate", proxy, sidecarEnv(files, emulator.port), pin.upstream);
     started.push(sidecarRate.child);
     const gatewayRate = await startProxy("gateway-rate", proxy, gatewayEnv(files, [sidecarRate.port], redis.url), pin.front);
     started.push(gatewayRate.child);
-    const sidecarStream = await startProxy("sidecar-stream", proxy, sidecarEnv(files, stamped.port), pin.front);
+    const sidecarStream = await startProxy("sidecar-stream", proxy, sidecarEnv(files, stamped.port), pin.upstream);
     started.push(sidecarStream.child);
     const gatewayStream = await startProxy("gateway-stream", proxy, gatewayEnv(files, [sidecarStream.port], redis.url), pin.front);
     started.push(gatewayStream.child);
@@ -222,7 +223,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       try {
         const sidecars: ProxyProcess[] = [];
         for (let i = 0; i < replicas; i++) {
-          const sidecar = await startProxy(`balance-sidecar-${i + 1}`, { ...proxy, profDir: undefined }, sidecarEnv(files, stamped.port), pin.front);
+          const sidecar = await startProxy(`balance-sidecar-${i + 1}`, { ...proxy, profDir: undefined }, sidecarEnv(files, stamped.port), pin.upstream);
           parts.push(sidecar.child);
           sidecars.push(sidecar);
         }

@@ -180,7 +180,7 @@ describe("the report as a whole", () => {
     expect(limits).toContain("+0.400 / +0.400 ms");
     expect(lines.find((line) => line.startsWith("| slow requests over 1 client connection"))).toContain("100 / 100 / 100 of 300 (0.0% off even), 1 client connection |");
     const proxyFlood = lines.find((line) => line.startsWith("| … while 4 connections pipeline"))?.split(" | ")[3];
-    expect(proxyFlood).toBe("p99 14.86 ms (1.50x), 0 failed; flood 2.0k req/s sent: 889/s 200, 111/s 503, 111/s conns closed; RSS peak 100 MB");
+    expect(proxyFlood).toBe("p99 14.86 ms (1.50x), 250 answered/s, 0 failed; flood 2.0k req/s sent: 889/s 200, 111/s 503, 111/s conns closed; RSS peak 100 MB");
   });
 
   test("a fast /v1/models row with shed requests is a MISS, for the proxy and the two tiers: its latencies are of the answered ones only", () => {
