@@ -12,6 +12,8 @@ declare module "autocannon" {
     method?: string;
     headers?: Record<string, string>;
     body?: string;
+    /** Requests per second from all connections together. */
+    overallRate?: number;
   }
 
   interface Result {

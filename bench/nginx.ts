@@ -32,30 +32,36 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-function findNginx(): string | undefined {
-  for (const candidate of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]) {
+/** A binary at one of `candidates`, else on PATH. */
+export function findBinary(name: string, candidates: readonly string[]): string | undefined {
+  for (const candidate of candidates) {
     if (existsSync(candidate)) return candidate;
   }
-  const found = spawnSync("bash", ["-c", "command -v nginx"], { encoding: "utf8" });
+  const found = spawnSync("bash", ["-c", `command -v ${name}`], { encoding: "utf8" });
   return found.status === 0 && found.stdout.trim() !== "" ? found.stdout.trim() : undefined;
+}
+
+/** Installs a Debian package when its binary is missing (non-interactive; needs root); returns the binary's path. */
+export function ensureDebianBinary(binary: string, pkg: string, candidates: readonly string[], log: (line: string) => void): string {
+  const existing = findBinary(binary, candidates);
+  if (existing !== undefined) return existing;
+  if (process.getuid?.() !== 0) {
+    throw new Error(`${binary} is not installed: run \`sudo apt-get update && sudo apt-get install -y ${pkg}\`, then retry`);
+  }
+  log(`${binary} not found: installing Debian's ${pkg} package (apt-get, non-interactive)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  for (const args of [["update"], ["install", "-y", "--no-install-recommends", pkg]]) {
+    const result = spawnSync("apt-get", args, { env, stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 });
+    if (result.status !== 0) throw new Error(`apt-get ${args.join(" ")} failed (status ${String(result.status)})`);
+  }
+  const installed = findBinary(binary, candidates);
+  if (installed === undefined) throw new Error(`apt-get installed ${pkg} but no ${binary} binary was found`);
+  return installed;
 }
 
 /** Installs Debian's nginx when missing (non-interactive; needs root); returns the binary's path. */
 export function ensureNginx(log: (line: string) => void): string {
-  const existing = findNginx();
-  if (existing !== undefined) return existing;
-  if (process.getuid?.() !== 0) {
-    throw new Error("nginx is not installed: run `sudo apt-get update && sudo apt-get install -y nginx`, then retry");
-  }
-  log("nginx not found: installing Debian's nginx package (apt-get, non-interactive)");
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const args of [["update"], ["install", "-y", "--no-install-recommends", "nginx"]]) {
-    const result = spawnSync("apt-get", args, { env, stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 });
-    if (result.status !== 0) throw new Error(`apt-get ${args.join(" ")} failed (status ${String(result.status)})`);
-  }
-  const installed = findNginx();
-  if (installed === undefined) throw new Error("apt-get installed nginx but no nginx binary was found");
-  return installed;
+  return ensureDebianBinary("nginx", "nginx", ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"], log);
 }
 
 export function nginxVersion(binary: string): string {

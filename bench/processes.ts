@@ -12,6 +12,8 @@ export interface Child {
   readonly tail: string[];
   /** Resolves with the first stdout line for which `pick` returns a value. */
   waitForLine<T>(pick: (line: string) => T | undefined, timeoutMs: number): Promise<T>;
+  /** Writes one line to the process's stdin (spawned with `stdin: true`). */
+  send(line: string): void;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -20,6 +22,10 @@ export interface SpawnOptions {
   readonly cpu?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** `nice -n N`: a load generator that must yield to the processes it shares a core with. */
+  readonly nice?: number;
+  /** Keep a pipe to the process's stdin (commands as lines). */
+  readonly stdin?: boolean;
 }
 
 const TAIL_LINES = 40;
@@ -33,9 +39,11 @@ export function coreCount(): number {
 /** `taskset -c CPU bash -c 'ulimit -n 65536; exec "$@"'`: the pid we get is the final program's. */
 export function spawnChild(name: string, command: string, args: readonly string[], options: SpawnOptions = {}): Child {
   const raise = `ulimit -n ${FILE_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"`;
-  const wrapped = ["bash", "-c", raise, "bash", command, ...args];
+  const niced = options.nice === undefined ? [command, ...args] : ["nice", "-n", String(options.nice), command, ...args];
+  const wrapped = ["bash", "-c", raise, "bash", ...niced];
   const argv = options.cpu === undefined ? wrapped : ["taskset", "-c", String(options.cpu), ...wrapped];
-  const proc = spawn(argv[0], argv.slice(1), { env: options.env ?? process.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const stdin = options.stdin === true ? "pipe" : "ignore";
+  const proc = spawn(argv[0], argv.slice(1), { env: options.env ?? process.env, cwd: options.cwd, stdio: [stdin, "pipe", "pipe"] });
   if (proc.pid === undefined) throw new Error(`${name}: could not spawn ${command}`);
   return wrapChild(name, proc, proc.pid);
 }
@@ -99,7 +107,12 @@ function wrapChild(name: string, proc: ChildProcess, pid: number): Child {
       await exited;
     }
   };
-  return { name, pid, tail, waitForLine, stop };
+  const send = (line: string): void => {
+    if (proc.stdin === null) throw new Error(`${name}: spawned without a stdin pipe`);
+    proc.stdin.write(`${line}\n`);
+  };
+  proc.stdin?.on("error", () => undefined);
+  return { name, pid, tail, waitForLine, send, stop };
 }
 
 /** utime + stime of one process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat). */

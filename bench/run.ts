@@ -9,6 +9,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describePinning, gitState, method, nginxLogSection, profileSections, proxyLine, settingsLine } from "./describe";
 import { ensureNginx } from "./nginx";
+import { ensureRedis } from "./redis";
 import { parseOptions, QUICK_NOTICE, USAGE, type BenchOptions } from "./options";
 import { coreCount, openFileLimit } from "./processes";
 import { checks, checksTable, computeFigures, mainTable, renderResults, TARGETS, type Machine } from "./report";
@@ -76,10 +77,11 @@ async function main(): Promise<void> {
     throw new Error(`--proxy-bundle ${opts.proxyBundle}: no such file`);
   }
   const nginxBinary = ensureNginx(log);
+  const redisBinary = ensureRedis(log);
   const pin: Pinning = coreCount() >= 2 ? { upstream: 0, front: 1 } : { upstream: undefined, front: undefined };
   const profDir = opts.cpuProfDir === undefined ? undefined : path.resolve(opts.cpuProfDir);
   if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
-  const stack = await startStack({ nginxBinary, proxyBundle, proxyFlags: opts.proxyFlags, pin, profDir });
+  const stack = await startStack({ nginxBinary, redisBinary, proxyBundle, proxyFlags: opts.proxyFlags, pin, profDir });
   const data = emptyCollected();
   let nginxErrors: string[] = [];
   const interrupted = (): void => {

@@ -1,4 +1,4 @@
-/** The five workloads of issue 5, each run against one target at a time. */
+/** The workloads, each run against one target at a time. */
 import autocannon from "autocannon";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cpuSeconds, memory } from "./processes";
@@ -6,7 +6,8 @@ import { openStream, type StreamOutcome } from "./sse-client";
 import type { StampedUpstream } from "./stamped-upstream";
 import { SampleBuffer } from "./stats";
 
-export type TargetName = "direct" | "proxy" | "nginx";
+/** `tiers`: client -> gateway -> sidecar -> upstream, each proxy its own process. */
+export type TargetName = "direct" | "proxy" | "nginx" | "tiers";
 
 export interface Target {
   readonly name: TargetName;
@@ -18,11 +19,13 @@ export interface Target {
   readonly ratePids: () => number[];
   /** Processes whose memory counts for the 1000-stream row (direct: none, the upstream is this process). */
   readonly streamPids: () => number[];
+  /** The credential this target accepts (the seed's token; the gateway's named key). */
+  readonly token: string;
 }
 
 export const MODEL = "meta-llama/Llama-2-7b-chat-hf";
 /** The seed's curl body. */
-const CHAT_BODY = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Who are you?" }] });
+export const CHAT_BODY = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Who are you?" }] });
 const MAX_SAMPLES = 2_000_000;
 
 export interface RateRun {
@@ -42,6 +45,8 @@ interface CannonSpec {
   readonly seconds: number;
   readonly headers: Record<string, string>;
   readonly body?: string;
+  /** Requests per second over all connections (a steady client); unset: as fast as answers come. */
+  readonly overallRate?: number;
 }
 
 /** One autocannon run; latencies come from its per-response event (sub-millisecond), not its ms histogram. */
@@ -61,6 +66,7 @@ function cannon(spec: CannonSpec, pids: readonly number[]): Promise<RateRun> {
         timeout: 10,
         headers: spec.headers,
         body: spec.body,
+        ...(spec.overallRate === undefined ? {} : { overallRate: spec.overallRate }),
       },
       (error, result) => {
         if (error !== null) {
@@ -92,8 +98,13 @@ export function modelsLatency(target: Target, seconds: number, token: string): P
   );
 }
 
+/** Non-streamed chat completions one at a time on one connection: the latency a front adds on a protected route. */
+export function chatLatency(target: Target, seconds: number, token: string): Promise<RateRun> {
+  return chatRate(target, seconds, 1, token);
+}
+
 /** Non-streamed chat completions on 50 connections: throughput, tail latency, CPU per request. */
-export function chatRate(target: Target, seconds: number, connections: number, token: string): Promise<RateRun> {
+export function chatRate(target: Target, seconds: number, connections: number, token: string, overallRate?: number): Promise<RateRun> {
   return cannon(
     {
       port: target.ratePort,
@@ -103,6 +114,7 @@ export function chatRate(target: Target, seconds: number, connections: number, t
       seconds,
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: CHAT_BODY,
+      ...(overallRate === undefined ? {} : { overallRate }),
     },
     target.ratePids(),
   );
@@ -110,7 +122,7 @@ export function chatRate(target: Target, seconds: number, connections: number, t
 
 let nextStreamId = 0;
 
-function streamBody(id: string, events: number, intervalMs: number): string {
+export function streamBody(id: string, events: number, intervalMs: number): string {
   return JSON.stringify({
     model: MODEL,
     messages: [{ role: "user", content: "Who are you?" }],
