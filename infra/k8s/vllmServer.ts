@@ -16,8 +16,13 @@ export interface VllmServerArgs {
   readonly vllmImage: string;
   /** Extra vLLM flags; `--host`, `--port` and `--tensor-parallel-size` are set by the component. */
   readonly vllmArgs: readonly string[];
-  /** Pods. Defaults to `2`. */
+  /** Pods. Defaults to `2`. Ignored when `autoscaled`. */
   readonly replicas?: number;
+  /**
+   * An autoscaler (KEDA) owns the replica count: the Deployment leaves `replicas` out, so that
+   * `pulumi up` never resets the count the autoscaler set. Defaults to `false`.
+   */
+  readonly autoscaled?: boolean;
   /** GPUs per pod, also vLLM's tensor parallel size; `0` runs on CPU. Defaults to `1`. */
   readonly gpusPerReplica?: number;
   /** The auth proxy image, pinned (tag or digest). */
@@ -100,7 +105,7 @@ export class VllmServer extends pulumi.ComponentResource {
           annotations: awaitTimeoutAnnotation(),
         },
         spec: {
-          replicas,
+          ...(args.autoscaled === true ? {} : { replicas }),
           selector: { matchLabels: this.selector },
           // Never fewer ready pods than asked for: a new pod must be ready before an old one goes.
           strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
