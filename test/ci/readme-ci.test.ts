@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { DEFINITIONS } from "../../infra/policy/policies";
 import { parseSettings } from "../../stacks/config";
 import { fakeReader } from "../config/fakeReader";
+import { readPage } from "../docs/pages";
 import { contextNames, job, loadWorkflow, ROOT } from "./workflow-model";
 
 interface TrustPolicy {
@@ -14,8 +15,7 @@ interface TrustPolicy {
   }[];
 }
 
-const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
-const section = /<!-- section:ci -->([\s\S]*?)<!-- \/section:ci -->/.exec(readme)?.[1] ?? "";
+const section = readPage("docs/ci.md");
 const preview = loadWorkflow("preview.yml");
 const deploy = loadWorkflow("deploy.yml");
 
@@ -27,7 +27,7 @@ function subjectOf(policy: TrustPolicy | undefined): string | undefined {
   return policy?.Statement[0]?.Condition.StringEquals["token.actions.githubusercontent.com:sub"];
 }
 
-describe("README, section CI", () => {
+describe("docs/ci.md", () => {
   it("exists and is more than a heading", () => {
     expect(section.length).toBeGreaterThan(2000);
   });

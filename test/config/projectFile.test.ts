@@ -4,6 +4,7 @@ import * as YAML from "yaml";
 import { BOTTLEROCKET_DATA_DEVICE, dataVolume } from "../../infra/aws/gpuNodePool";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, OBJECT_CONFIG_KEYS, parseSettings, settingsWarnings } from "../../stacks/config";
 import { readStackConfig } from "../../stacks/render";
+import { readPage, sectionOf } from "../docs/pages";
 import { fakeReader } from "./fakeReader";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -86,35 +87,29 @@ describe("Pulumi.dev.yaml", () => {
   });
 });
 
-describe("README", () => {
-  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
-  const section = (name: string) => {
-    const match = new RegExp(`<!-- section:${name} -->([\\s\\S]*?)<!-- /section:${name} -->`).exec(readme);
-    if (!match) throw new Error(`README has no ${name} section`);
-    return match[1];
-  };
+describe("the docs", () => {
+  const reference = readPage("docs/configuration.md");
 
-  test("the configuration table documents every key the program reads", () => {
-    const config = section("config");
+  test("the configuration reference documents every key the program reads", () => {
     for (const key of CONFIG_KEYS) {
-      expect([key, config.includes(`\`${key}\``)]).toEqual([key, true]);
+      expect([key, reference.includes(`\`${key}\``)]).toEqual([key, true]);
     }
   });
 
-  test("both gpuDiskGiB rows name the data volume, not the root volume", () => {
-    const rows = [section("config"), section("aws")].map((text) => text.split("\n").find((l) => /^\| `(vllm-auth:)?gpuDiskGiB`/.test(l)) ?? "");
-    for (const row of rows) {
-      expect(row).toContain(`\`${BOTTLEROCKET_DATA_DEVICE}\``);
-      expect(row).toContain("data volume");
-      expect(row).not.toMatch(/root volume|disk of each/i);
+  test("the gpuDiskGiB row and the AWS page name the data volume, not the root volume", () => {
+    const row = reference.split("\n").find((l) => l.startsWith("| `gpuDiskGiB`")) ?? "";
+    const gpuPools = /^\| GPU pools[^\n]*/m.exec(readPage("docs/aws.md"))?.[0] ?? "";
+    for (const text of [row, gpuPools]) {
+      expect(text).toContain(`\`${BOTTLEROCKET_DATA_DEVICE}\``);
+      expect(text).toContain("data volume");
+      expect(text).not.toMatch(/root volume|disk of each/i);
     }
   });
 
-  test("the configuration table's defaults match the program's for the scalar keys", () => {
-    const config = section("config");
+  test("the configuration reference's defaults match the program's for the scalar keys", () => {
     for (const [key, decl] of Object.entries(project.config)) {
       if (decl.type === "array" || decl.default === "") continue;
-      const row = config.split("\n").find((l) => l.startsWith(`| \`${key}\``));
+      const row = reference.split("\n").find((l) => l.startsWith(`| \`${key}\``));
       expect([key, row?.includes(`\`${String(decl.default)}\``)]).toEqual([key, true]);
     }
   });
@@ -122,22 +117,30 @@ describe("README", () => {
   test("the outputs table documents every stack output, and only those", () => {
     const program = fs.readFileSync(path.join(ROOT, project.main), "utf8");
     const exported = [...program.matchAll(/^export const (\w+)/gm)].map((m) => m[1]).sort();
-    const outputs = /### Outputs\n([\s\S]*?)\n###/.exec(section("usage"))?.[1] ?? "";
+    const outputs = sectionOf("docs/operations.md", "Outputs");
     const documented = [...outputs.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort();
     expect(exported).toContain("clusterName");
     expect(documented).toEqual(exported);
   });
 
-  test("usage shows the seed's three curl commands against pulumi stack output endpoint", () => {
-    const usage = section("usage");
+  test("the README shows the seed's three curl commands against pulumi stack output endpoint", () => {
+    const usage = sectionOf("README.md", "Use the endpoint");
     expect(usage).toContain("curl -L http://$(pulumi stack output endpoint)/v1/models");
     expect(usage).toContain("curl -L http://$(pulumi stack output endpoint)/v1/chat/completions");
     expect(usage).toContain("curl --location-trusted http://$(pulumi stack output endpoint)/v1/chat/completions");
     expect(usage).toContain('-H "Authorization: Bearer $TOKEN"');
   });
 
+  test("the README's one-minute local trial runs the same three commands against npm run local's endpoint", () => {
+    const curls = (text: string) => [...text.matchAll(/^curl (?:[^\n]*\\\n)*[^\n]*/gm)].map((m) => m[0]);
+    const deployed = curls(sectionOf("README.md", "Use the endpoint")).map((c) => c.replace("$(pulumi stack output endpoint)", "127.0.0.1:8080"));
+    const local = curls(sectionOf("README.md", "Try it locally in one minute"));
+    expect(deployed).toHaveLength(3);
+    expect(local).toEqual(deployed);
+  });
+
   test("the CPU trial's stack file is a valid existing-target config", () => {
-    const existing = section("existing");
+    const existing = sectionOf("docs/existing-cluster.md", "A CPU-only trial on kind or minikube");
     const stackYaml = /cat > Pulumi\.kind\.yaml <<'EOF'\n([\s\S]*?)\nEOF/.exec(existing)![1];
     const stack = YAML.parse(stackYaml) as { config: Record<string, unknown> };
     const values: Record<string, unknown> = {};

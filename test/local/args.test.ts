@@ -1,7 +1,6 @@
 /** `npm run local` flags: what each one sets, and the message and exit code for each kind of mistake. */
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { DEFAULT_HOST, DEFAULT_TOKEN_DELAY_MS, parseArgs, USAGE, UsageError, type LocalOptions } from "../../scripts/local/args";
+import { sectionOf } from "../docs/pages";
 
 function options(argv: string[]): LocalOptions {
   const command = parseArgs(argv);
@@ -79,11 +78,8 @@ test.each([
   expect(usageError(argv)).toContain(message);
 });
 
-test("the README's flag table and --help list the same flags", () => {
-  const readme = readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
-  const start = readme.indexOf("### Try it locally");
-  expect(start).toBeGreaterThan(-1);
-  const section = readme.slice(start, readme.indexOf("<!-- /section:local -->", start));
+test("the proxy page's flag table and --help list the same flags", () => {
+  const section = sectionOf("docs/proxy.md", "Trying it locally: npm run local");
   const tableFlags = [...section.matchAll(/^\| (?:`-h`, )?`(--[a-z-]+)/gm)].map((m) => m[1]).sort();
   const helpFlags = [...USAGE.matchAll(/^ {2}(?:-h, )?(--[a-z-]+)/gm)].map((m) => m[1]).sort();
   expect(tableFlags).toEqual(helpFlags);
