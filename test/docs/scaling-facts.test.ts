@@ -1,0 +1,43 @@
+import {
+  IN_CLUSTER_PROMETHEUS_URL,
+  KEDA_CHART_VERSION,
+  KUBE_PROMETHEUS_STACK_CHART_VERSION,
+  PRESTOP_SECONDS,
+  PROMETHEUS_RETENTION,
+  SCALE_DOWN_PERIOD_SECONDS,
+  SCRAPE_INTERVAL,
+  SHUTDOWN_GRACE_MS,
+  TERMINATION_GRACE_SECONDS,
+  demandQuery,
+} from "../../infra/k8s";
+import { readPage } from "./pages";
+
+const scaling = readPage("docs/scaling.md");
+const monitoring = readPage("docs/monitoring.md");
+
+describe("docs/scaling.md and docs/monitoring.md say what the code does", () => {
+  it("name the pinned chart versions", () => {
+    expect(scaling).toContain(`\`kedacore/keda\` **${KEDA_CHART_VERSION}**`);
+    expect(monitoring).toContain(`\`prometheus-community/kube-prometheus-stack\` **${KUBE_PROMETHEUS_STACK_CHART_VERSION}**`);
+  });
+
+  it("show the demand query KEDA runs", () => {
+    const shown = demandQuery("<ns>").replace(" + ", "\n  + ");
+    expect(scaling).toContain(shown);
+    expect(monitoring).toContain(shown);
+  });
+
+  it("give the drain, grace, scale-down and scrape figures of the pod spec and the ScaledObject", () => {
+    expect(scaling).toContain(`(${PRESTOP_SECONDS} s)`);
+    expect(scaling).toContain(`(${SHUTDOWN_GRACE_MS / 1000} s)`);
+    expect(scaling).toContain(`\`terminationGracePeriodSeconds\` (${TERMINATION_GRACE_SECONDS} s)`);
+    expect(scaling).toContain(`at most 1 pod per ${SCALE_DOWN_PERIOD_SECONDS} s`);
+    expect(monitoring).toContain(`every ${SCRAPE_INTERVAL.replace("s", " s")}`);
+    expect(monitoring).toContain(`${PROMETHEUS_RETENTION.replace("d", " days")}`);
+  });
+
+  it("give the port-forward target the chart creates", () => {
+    const service = new URL(IN_CLUSTER_PROMETHEUS_URL).hostname.split(".")[0];
+    expect(monitoring).toContain(`port-forward svc/${service} 9090:9090`);
+  });
+});
