@@ -1,13 +1,15 @@
 /**
- * The @kubernetes-models 2.x packages (and what they import) publish only an `import` export:
- * jest resolves with `require`, so those requests resolve with `import` here and swc turns the
- * files into CommonJS (jest.config.js `transformIgnorePatterns`).
+ * The @kubernetes-models 2.x CRD packages (and the versions of kubernetes-models and
+ * @kubernetes-models/* they import) publish only an `import` export, which jest's `require`
+ * resolution cannot find: those requests are resolved again with `import`, and swc turns the files
+ * into CommonJS (jest.config.js `transformIgnorePatterns`). Packages that have a `require` export
+ * keep it.
  */
-const ESM_ONLY = /(^|\/node_modules\/)@kubernetes-models\//;
-
 module.exports = (request, options) => {
-  if (ESM_ONLY.test(request) || ESM_ONLY.test(options.basedir)) {
+  try {
+    return options.defaultResolver(request, options);
+  } catch (error) {
+    if (!/(^|\/)(@kubernetes-models\/|kubernetes-models\/)/.test(`${request} ${options.basedir}`)) throw error;
     return options.defaultResolver(request, { ...options, conditions: ["import", "default"] });
   }
-  return options.defaultResolver(request, options);
 };

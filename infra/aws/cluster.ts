@@ -35,6 +35,9 @@ export interface ClusterArgs {
   readonly tags?: Readonly<Record<string, string>>;
 }
 
+/** Labels of the system nodes: controllers and monitoring select them, GPU pods never land there. */
+export const SYSTEM_NODE_LABELS: Readonly<Record<string, string>> = { "vllm-auth.dev/pool": "system" };
+
 const DEFAULT_SYSTEM_NODES: SystemNodeScaling = { minSize: 1, desiredSize: 2, maxSize: 3 };
 
 /** True for Graviton (arm64) instance types such as `t4g.medium` or `m7g.large`. */
@@ -218,7 +221,7 @@ export class Cluster extends pulumi.ComponentResource {
         diskSize: 30,
         scalingConfig: { minSize: scaling.minSize, desiredSize: scaling.desiredSize, maxSize: scaling.maxSize },
         updateConfig: { maxUnavailable: 1 },
-        labels: { "vllm-auth.dev/pool": "system" },
+        labels: { ...SYSTEM_NODE_LABELS },
         tags,
       },
       { parent: this, dependsOn: [...beforeCompute, ...nodeRole.attachments] },

@@ -147,8 +147,8 @@ export interface ReplicaAutoscalerArgs {
   readonly scaling: ReplicaScaling;
   /** The Prometheus KEDA queries. */
   readonly prometheusUrl: pulumi.Input<string>;
-  /** What installs the ScaledObject CRD (the KEDA release); unset when the cluster already has KEDA. */
-  readonly crds?: pulumi.Input<pulumi.Resource>[];
+  /** What the ScaledObject waits for: the KEDA release (its CRDs and webhook) unless the cluster has KEDA, and the Deployment it scales. */
+  readonly waitFor?: pulumi.Input<pulumi.Resource>[];
   /** Kubernetes provider for the ScaledObject. */
   readonly provider?: k8s.Provider;
 }
@@ -175,7 +175,7 @@ export class ReplicaAutoscaler extends pulumi.ComponentResource {
         metadata: { name: args.name, namespace: args.namespace, labels: appLabels(args.app, "autoscaler") },
         spec,
       },
-      { parent: this, provider: args.provider, ...(args.crds !== undefined ? { dependsOn: args.crds } : {}) },
+      { parent: this, provider: args.provider, ...(args.waitFor !== undefined ? { dependsOn: args.waitFor } : {}) },
     );
     this.registerOutputs({});
   }

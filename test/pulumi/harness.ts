@@ -1,6 +1,9 @@
 import { createHash } from "crypto";
 import type * as PulumiModule from "@pulumi/pulumi";
+import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
+import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
 import { Deployment, IDeployment } from "kubernetes-models/apps/v1/Deployment";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
@@ -16,6 +19,8 @@ export interface Recorded {
   readonly name: string;
   readonly inputs: Record<string, unknown>;
   readonly provider?: string;
+  /** URNs of the resources it waits for (`dependsOn` and the resources behind its input Outputs). */
+  readonly dependencies?: readonly string[];
 }
 
 /** A stack output after the run. */
@@ -113,6 +118,28 @@ export function reveal(value: unknown): unknown {
   return mapSecrets(value, (v) => v);
 }
 
+/** A resource registration as the mock monitor receives it. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getDependenciesList(): string[];
+}
+
+/** Keeps, per `type::name`, the URNs each registration depends on: mocks' `newResource` does not see them. */
+function recordDependencies(pulumi: typeof PulumiModule, into: Map<string, string[]>): void {
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): unknown };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    into.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList());
+    return register(req, callback);
+  };
+}
+
+/** Whether `r` waits for the resource of `type` named `name`. */
+export function dependsOn(r: Recorded, type: string, name: string): boolean {
+  return (r.dependencies ?? []).some((urn) => urn.endsWith(`${type}::${name}`));
+}
+
 /** Fully qualified config keys as the CLI would pass them. */
 export type StackConfig = Record<string, string>;
 
@@ -128,10 +155,17 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
   const warnings: string[] = [];
   const calls: string[] = [];
 
+  const dependencies = new Map<string, string[]>();
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs, ...(args.provider ? { provider: args.provider } : {}) });
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs,
+          ...(args.provider ? { provider: args.provider } : {}),
+          dependencies: dependencies.get(`${args.type}::${args.name}`) ?? [],
+        });
         return mockResource(args, mocks.resource);
       },
       call: (args) => {
@@ -143,6 +177,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
     "dev",
     false,
   );
+  recordDependencies(pulumi, dependencies);
   pulumi.runtime.setAllConfig({ ...config }, [...secretKeys]);
   const originalWarn = pulumi.log.warn;
   pulumi.log.warn = (msg: string) => {
@@ -217,6 +252,9 @@ const MODELS: Record<string, (m: Manifest) => SchemaModel> = {
   "v1/Namespace": (m) => new Namespace(m as ConstructorParameters<typeof Namespace>[0]),
   "v1/Secret": (m) => new Secret(m as ConstructorParameters<typeof Secret>[0]),
   "v1/Service": (m) => new Service(m as ConstructorParameters<typeof Service>[0]),
+  "v1/ConfigMap": (m) => new ConfigMap(m as ConstructorParameters<typeof ConfigMap>[0]),
+  "keda.sh/v1alpha1/ScaledObject": (m) => new ScaledObject(m as unknown as ConstructorParameters<typeof ScaledObject>[0]),
+  "monitoring.coreos.com/v1/PodMonitor": (m) => new PodMonitor(m as unknown as ConstructorParameters<typeof PodMonitor>[0]),
   "apps/v1/Deployment": (m) => new Deployment(m as ConstructorParameters<typeof Deployment>[0]),
   "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as ConstructorParameters<typeof PodDisruptionBudget>[0]),
 };
