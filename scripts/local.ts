@@ -1,6 +1,6 @@
 /** `npm run local`: the proxy on this machine, in front of the vLLM emulator or your own server. See --help. */
 import { ConfigError } from "../proxy/src/config";
-import { TokenFileError } from "../proxy/src/tokens";
+import { CredentialFileError } from "../proxy/src/keys/watchedFile";
 import { parseArgs, USAGE, UsageError } from "./local/args";
 import { consoleLogger } from "./local/logger";
 import { PortError } from "./local/ports";
@@ -15,7 +15,7 @@ const stderrLine = (line: string): void => {
 
 /** Exit code and message for a failed start: 2 for what the user typed, 1 for the machine. */
 function failure(error: unknown): { code: number; message: string } {
-  if (error instanceof UsageError || error instanceof ConfigError || error instanceof TokenFileError) return { code: 2, message: error.message };
+  if (error instanceof UsageError || error instanceof ConfigError || error instanceof CredentialFileError) return { code: 2, message: error.message };
   if (error instanceof PortError) return { code: 1, message: error.message };
   const errno = error as NodeJS.ErrnoException;
   if (errno.code === "EADDRINUSE" || errno.code === "EADDRNOTAVAIL" || errno.code === "EACCES") {

@@ -5,14 +5,17 @@ export const AUTH_FAILED_MESSAGE = "Invalid authentication credentials";
 
 /** Every failure the proxy answers itself: a stable code, an HTTP status, an OpenAI-style `type`. */
 export class ProxyError extends Error {
+  /** Extra response headers: Retry-After, OpenAI's x-ratelimit-*. */
+  readonly headers: Readonly<Record<string, string>>;
   constructor(
     readonly code: string,
     readonly status: number,
     message: string,
     readonly type: string = "invalid_request_error",
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Readonly<Record<string, string>> },
   ) {
     super(message, options);
+    this.headers = options?.headers ?? {};
     this.name = "ProxyError";
   }
 }
@@ -28,6 +31,25 @@ export const upstreamNotReady = (): ProxyError =>
   new ProxyError("model_not_ready", 503, "The model server is not ready yet (the model may still be loading); retry shortly.", "service_unavailable");
 export const shuttingDown = (): ProxyError =>
   new ProxyError("shutting_down", 503, "This replica is shutting down; retry.", "service_unavailable");
+/** A bound was reached (connections busy and their waiting line full, the anonymous share used up): shed at once. */
+export const overloaded = (retryAfterSeconds = 1): ProxyError =>
+  new ProxyError("overloaded", 503, "The server is at capacity; retry shortly.", "service_unavailable", {
+    headers: { "retry-after": String(retryAfterSeconds) },
+  });
+/** Gateway: no replica became ready within the hold's bounds. */
+export const noReplica = (reason: "timeout" | "overflow", retryAfterSeconds: number): ProxyError =>
+  new ProxyError(
+    reason === "timeout" ? "model_not_ready" : "overloaded",
+    503,
+    reason === "timeout"
+      ? "No model server became ready in time (the endpoint may be starting from zero); retry shortly."
+      : "Too many requests are waiting for a model server to start; retry shortly.",
+    "service_unavailable",
+    { headers: { "retry-after": String(retryAfterSeconds) } },
+  );
+/** A per-key limit: OpenAI's shape, so SDKs back off by themselves. */
+export const rateLimited = (limit: string, keyName: string, headers: Readonly<Record<string, string>>): ProxyError =>
+  new ProxyError("rate_limit_exceeded", 429, `Rate limit reached for key ${keyName} on ${limit}; retry after the time in Retry-After.`, "requests", { headers });
 export const upstreamUnavailable = (cause: unknown): ProxyError =>
   new ProxyError("upstream_unavailable", 502, "The model server could not be reached or closed the connection.", "upstream_error", { cause });
 export const upstreamTimeout = (cause: unknown): ProxyError =>
@@ -59,6 +81,7 @@ export function sendError(res: ServerResponse, error: ProxyError, plainText: boo
   const headers: Record<string, string> = {};
   if (error.status === 401) headers["www-authenticate"] = "Bearer";
   if (error.status === 503) headers["retry-after"] = "5";
+  Object.assign(headers, error.headers);
   if (close) headers["connection"] = "close";
   return plainText
     ? reply(res, error.status, "text/plain; charset=utf-8", error.message, headers)

@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from "./config";
 import { createLogger } from "./log";
 import { startProxy } from "./server";
-import { TokenFileError } from "./tokens";
+import { CredentialFileError } from "./keys/watchedFile";
 
 /** Entry point of proxy/dist/server.js: environment in, listeners up, SIGTERM drains. */
 async function main(): Promise<void> {
@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   try {
     proxy = await startProxy(loadConfig(process.env), { logger });
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof TokenFileError) {
+    if (error instanceof ConfigError || error instanceof CredentialFileError) {
       logger.error("startup_failed", { code: error.code, reason: error.message });
       process.stderr.write(`vllm-auth proxy: ${error.message}\n`);
       process.exit(2);

@@ -3,7 +3,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseTokens, TokenFileError } from "../../proxy/src/tokens";
+import { parseTokens } from "../../proxy/src/keys/tokensFile";
+import { CredentialFileError } from "../../proxy/src/keys/watchedFile";
 import { UsageError } from "./args";
 
 export interface TokenSource {
@@ -62,7 +63,7 @@ export function readTokenFile(file: string): TokenSource {
   try {
     tokens = parseTokens(text, absolute);
   } catch (error) {
-    if (error instanceof TokenFileError) throw new UsageError(`--token-file: ${error.message}`);
+    if (error instanceof CredentialFileError) throw new UsageError(`--token-file: ${error.message}`);
     throw error;
   }
   return { token: tokens[0], file: absolute, count: tokens.length, temporary: false, remove: () => undefined };

@@ -66,7 +66,7 @@ describe("client aborts", () => {
     const line = stack.logs.filter((l) => l.msg === "request").at(-1);
     expect(line?.outcome).toBe("client_aborted");
     const metrics = await stack.proxy.metrics.registry.getSingleMetricAsString("vllm_auth_client_aborts_total");
-    expect(metrics).toMatch(/vllm_auth_client_aborts_total [1-9]/);
+    expect(metrics).toMatch(/vllm_auth_client_aborts_total\{role="single"\} [1-9]/);
   });
 });
 

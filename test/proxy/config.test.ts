@@ -123,7 +123,9 @@ describe("values that are accepted", () => {
 
 describe("refusals name the variable and what it expected", () => {
   test("TOKENS_FILE is required", () => {
-    expect(problems({})).toEqual(["TOKENS_FILE is required: the path of a file with one API token per line"]);
+    expect(problems({})).toEqual([
+      "TOKENS_FILE is required: the path of a file with one API token per line (or KEYS_FILE, a file of named keys)",
+    ]);
   });
 
   test.each([

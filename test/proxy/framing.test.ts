@@ -144,7 +144,12 @@ describe("hop-by-hop headers", () => {
       { logger: createLogger(() => undefined) },
     );
     try {
-      const res = await rawExchange(proxy.port, "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      const body = chatBody();
+      const res = await rawExchange(
+        proxy.port,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
       const head = res.text.split("\r\n\r\n")[0].toLowerCase();
       expect(rawStatus(res.text)).toBe(200);
       for (const name of ["x-internal", "keep-alive", "proxy-authenticate", "trailer", "upgrade"]) {

@@ -60,7 +60,7 @@ describe("token file reload", () => {
     // A blank line never becomes a token that matches an empty credential.
     expect(await status(stack, "")).toBe(401);
     const failure = stack.logs.find((l) => l.msg === "tokens_reload_failed");
-    expect(String(failure?.reason)).toContain("keeping the last good tokens");
+    expect(String(failure?.reason)).toContain("keeping the last good credentials");
     expect(stack.logText()).not.toContain(TOKEN);
   });
 
