@@ -10,10 +10,13 @@ import {
   TERMINATION_GRACE_SECONDS,
   demandQuery,
 } from "../../infra/k8s";
+import { DEFAULT_HOLD_MAX } from "../../proxy/src/config";
 import { readPage } from "./pages";
 
 const scaling = readPage("docs/scaling.md");
 const monitoring = readPage("docs/monitoring.md");
+/** Prose with line breaks as spaces, so that rewrapping a paragraph does not fail a test. */
+const flat = (text: string) => text.replace(/\s+/g, " ");
 
 describe("docs/scaling.md and docs/monitoring.md say what the code does", () => {
   it("name the pinned chart versions", () => {
@@ -28,12 +31,20 @@ describe("docs/scaling.md and docs/monitoring.md say what the code does", () => 
   });
 
   it("give the drain, grace, scale-down and scrape figures of the pod spec and the ScaledObject", () => {
-    expect(scaling).toContain(`(${PRESTOP_SECONDS} s)`);
-    expect(scaling).toContain(`(${SHUTDOWN_GRACE_MS / 1000} s)`);
-    expect(scaling).toContain(`\`terminationGracePeriodSeconds\` (${TERMINATION_GRACE_SECONDS} s)`);
-    expect(scaling).toContain(`at most 1 pod per ${SCALE_DOWN_PERIOD_SECONDS} s`);
-    expect(monitoring).toContain(`every ${SCRAPE_INTERVAL.replace("s", " s")}`);
-    expect(monitoring).toContain(`${PROMETHEUS_RETENTION.replace("d", " days")}`);
+    expect(flat(scaling)).toContain(`(${PRESTOP_SECONDS} s)`);
+    expect(flat(scaling)).toContain(`(${SHUTDOWN_GRACE_MS / 1000} s)`);
+    expect(flat(scaling)).toContain(`\`terminationGracePeriodSeconds\` (${TERMINATION_GRACE_SECONDS} s)`);
+    expect(flat(scaling)).toContain(`at most 1 pod per ${SCALE_DOWN_PERIOD_SECONDS} s`);
+    expect(flat(monitoring)).toContain(`every ${SCRAPE_INTERVAL.replace("s", " s")}`);
+    expect(flat(monitoring)).toContain(`${PROMETHEUS_RETENTION.replace("d", " days")}`);
+  });
+
+  it("give the gateway's hold bounds and its Retry-After values", () => {
+    const holding = readPage("proxy/src/upstream/holding.ts");
+    const retryAfter = (reason: string) => holding.match(new RegExp(`HoldRefusedError\\("${reason}", (\\d+)\\)`))?.[1];
+    expect(scaling).toContain(`at most ${DEFAULT_HOLD_MAX} requests`);
+    expect(scaling).toContain(`(${retryAfter("timeout")} s
+after a timeout, ${retryAfter("overflow")} s when the hold queue is full)`);
   });
 
   it("give the port-forward target the chart creates", () => {

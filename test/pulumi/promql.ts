@@ -30,41 +30,20 @@ export function parsePromql(expr: string): Parsed {
   return { errors, metrics };
 }
 
-/** The metric names the proxy registers today (`name: "..."` in proxy/src/metrics.ts). */
-export function proxyMetricNames(): string[] {
-  const source = fs.readFileSync(path.resolve(__dirname, "../../proxy/src/metrics.ts"), "utf8");
-  return [...source.matchAll(/name:\s*"(vllm_auth_[a-z0-9_]+)"/g)].map((m) => m[1]);
+/** One metric the proxy registers: its name and prom-client class. */
+export interface ProxyMetric {
+  readonly name: string;
+  readonly kind: "Counter" | "Gauge" | "Histogram" | "Summary";
 }
 
-/**
- * The proxy's metrics CONTRACT.md names for the gateway tier, keys and limits: the proxy registers
- * them as they land, and a name the dashboards use must be one of these or one it already has.
- */
-export const CONTRACT_PROXY_METRICS: readonly string[] = [
-  "vllm_auth_requests_total",
-  "vllm_auth_request_duration_seconds",
-  "vllm_auth_upstream_headers_seconds",
-  "vllm_auth_inflight_requests",
-  "vllm_auth_inflight_streams",
-  "vllm_auth_auth_failures_total",
-  "vllm_auth_upstream_errors_total",
-  "vllm_auth_client_aborts_total",
-  "vllm_auth_upstream_ready",
-  "vllm_auth_held_requests",
-  "vllm_auth_held_total",
-  "vllm_auth_replicas",
-  "vllm_auth_replica_inflight_requests",
-  "vllm_auth_shed_total",
-  "vllm_auth_key_requests_total",
-  "vllm_auth_key_prompt_tokens_total",
-  "vllm_auth_key_completion_tokens_total",
-  "vllm_auth_rate_limited_total",
-  "vllm_auth_limits_store_up",
-  "vllm_auth_limits_store_errors_total",
-];
-
-/** Histograms among the proxy's metrics: queried through their `_bucket` series. */
-const PROXY_HISTOGRAMS = ["vllm_auth_request_duration_seconds", "vllm_auth_upstream_headers_seconds"];
+/** The metrics the proxy registers (`new Counter({ name: "..." })` and the like in proxy/src/metrics.ts). */
+export function proxyMetrics(): ProxyMetric[] {
+  const source = fs.readFileSync(path.resolve(__dirname, "../../proxy/src/metrics.ts"), "utf8");
+  return [...source.matchAll(/new (Counter|Gauge|Histogram|Summary)\(\{\s*name:\s*"(vllm_auth_[a-z0-9_]+)"/g)].map((m) => ({
+    name: m[2],
+    kind: m[1] as ProxyMetric["kind"],
+  }));
+}
 
 /**
  * vLLM V1 engine metrics of the pinned image, as its /metrics exposes them (vllm-project/vllm
@@ -98,10 +77,8 @@ export const KUBE_STATE_METRICS: readonly string[] = [
 /** Every series name a query of the program may select. */
 export function knownSeries(): Set<string> {
   const histogramSeries = (h: string) => [`${h}_bucket`, `${h}_sum`, `${h}_count`];
-  const proxy = [...new Set([...proxyMetricNames(), ...CONTRACT_PROXY_METRICS])];
   return new Set([
-    ...proxy.filter((n) => !PROXY_HISTOGRAMS.includes(n)),
-    ...PROXY_HISTOGRAMS.flatMap(histogramSeries),
+    ...proxyMetrics().flatMap((m) => (m.kind === "Histogram" ? histogramSeries(m.name) : [m.name])),
     ...VLLM_METRICS,
     ...VLLM_HISTOGRAMS.flatMap(histogramSeries),
     ...KUBE_STATE_METRICS,
