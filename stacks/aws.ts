@@ -5,9 +5,11 @@ import {
   Cluster,
   DnsAlias,
   GpuNodePool,
+  GpuNodePoolArgs,
   LoadBalancerController,
   Network,
   ProxyImage,
+  SystemNodeScaling,
   Tls,
   VLLM_IMAGE_GIB,
   validateClusterArgs,
@@ -27,6 +29,37 @@ export type AwsOutputs = ServingOutputs & {
 
 /** Repository root: the proxy's Dockerfile copies from it. */
 const REPO_ROOT = path.resolve(__dirname, "..");
+
+/** The GPU node group's name and sizing; Karpenter's NodePool replaces it. */
+export type GpuPoolSizing = { readonly name: string } & Pick<
+  GpuNodePoolArgs,
+  "instanceTypes" | "capacityType" | "minSize" | "desiredSize" | "maxSize" | "diskGiB"
+>;
+
+/**
+ * One managed GPU node group: a node per replica that always runs (at least one), and up to
+ * `maxGpus` worth of nodes; on-demand whenever the config allows it, as a node group has one capacity type.
+ */
+export function gpuPoolSizing(settings: Settings): GpuPoolSizing {
+  const s = settings.aws;
+  const running = Math.max(1, settings.autoscaling.minReplicas);
+  const maxSize = Math.max(running, Math.floor(s.maxGpus / Math.max(1, settings.gpusPerReplica)));
+  return {
+    name: "gpu",
+    instanceTypes: s.gpuInstanceTypes,
+    capacityType: s.gpuCapacityTypes.includes("on-demand") ? "ON_DEMAND" : "SPOT",
+    minSize: running,
+    desiredSize: running,
+    maxSize,
+    diskGiB: s.gpuDiskGiB,
+  };
+}
+
+/** The system node group's size, as the cluster component spells it. */
+export function systemNodeScaling(settings: Settings): SystemNodeScaling {
+  const n = settings.aws.systemNodes;
+  return { minSize: n.min, desiredSize: n.desired, maxSize: n.max };
+}
 
 /** The message of whatever `check` throws, or nothing. */
 function problemOf(check: () => void): string[] {
@@ -50,6 +83,7 @@ export function awsSettingsProblems(settings: Settings): string[] {
         kubernetesVersion: s.kubernetesVersion,
         subnetIds: [],
         systemInstanceType: s.systemInstanceType,
+        systemNodes: systemNodeScaling(settings),
         adminPrincipalArns: s.clusterAdminArns,
       }),
     ),
@@ -58,12 +92,12 @@ export function awsSettingsProblems(settings: Settings): string[] {
     const network = { vpcId: s.vpcId, publicSubnetIds: s.publicSubnetIds, privateSubnetIds: s.privateSubnetIds };
     problems.push(...problemOf(() => validateExistingNetwork(network)));
   }
-  for (const pool of s.gpuPools) {
+  for (const pool of [gpuPoolSizing(settings)]) {
     problems.push(...problemOf(() => validateGpuNodePoolArgs(pool.name, { ...pool, clusterName: "", kubernetesVersion: s.kubernetesVersion, subnetIds: [] })));
     if (pool.diskGiB < settings.modelCacheGiB + VLLM_IMAGE_GIB) {
       problems.push(
         `GPU pool "${pool.name}" has diskGiB ${pool.diskGiB}, less than modelCacheGiB (${settings.modelCacheGiB}) plus ` +
-          `about ${VLLM_IMAGE_GIB} GiB for the vLLM image: set gpuDiskGiB (or the pool's diskGiB) to at least ` +
+          `about ${VLLM_IMAGE_GIB} GiB for the vLLM image: set gpuDiskGiB to at least ` +
           `${settings.modelCacheGiB + VLLM_IMAGE_GIB}`,
       );
     }
@@ -98,11 +132,12 @@ export function deployAws(settings: Settings): AwsOutputs {
     kubernetesVersion: s.kubernetesVersion,
     subnetIds: network.privateSubnetIds,
     systemInstanceType: s.systemInstanceType,
+    systemNodes: systemNodeScaling(settings),
     adminPrincipalArns: s.clusterAdminArns,
     tags,
   });
 
-  const pools = s.gpuPools.map(
+  const pools = [gpuPoolSizing(settings)].map(
     (pool) =>
       new GpuNodePool(`vllm-${pool.name}`, {
         clusterName: cluster.name,

@@ -10,6 +10,7 @@ import * as YAML from "yaml";
 import type * as PulumiModule from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE } from "./config";
 import { Manifest, REDACTED, safeManifestOf, sortManifests } from "./manifests";
+import { stackFile } from "./stackFiles";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -105,7 +106,7 @@ export interface RenderOptions {
 /** Runs the program under mocks and returns the Kubernetes objects it registers, secrets redacted. */
 export async function renderManifests(options: RenderOptions): Promise<Manifest[]> {
   const pulumi = require("@pulumi/pulumi") as typeof PulumiModule;
-  const config = readStackConfig(path.join(ROOT, "Pulumi.yaml"), path.join(ROOT, `Pulumi.${options.stack}.yaml`));
+  const config = readStackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile(ROOT, options.stack));
   if (options.target !== undefined) {
     config.values[`${CONFIG_NAMESPACE}:target`] = options.target;
   }

@@ -78,7 +78,7 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
 
   const tokens = new ApiTokens(
     `${APP_NAME}-api-tokens`,
-    { namespace, app, count: settings.tokenCount, firstId: settings.firstTokenId ?? 0, provider: deps.provider },
+    { namespace, app, keys: settings.apiKeys, provider: deps.provider },
     opts,
   );
 
@@ -90,7 +90,8 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
       model: settings.model,
       vllmImage: settings.vllmImage,
       vllmArgs: settings.vllmArgs,
-      replicas: settings.replicas,
+      // The replicas that always run; KEDA scales between minReplicas and maxReplicas.
+      replicas: Math.max(1, settings.autoscaling.minReplicas),
       gpusPerReplica: settings.gpusPerReplica,
       proxyImage: deps.proxyImage,
       tokensSecretName: tokens.secretName,

@@ -1,5 +1,4 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { GpuNodePoolArgs } from "../infra/aws/gpuNodePool";
 import type { ResourceSpec, TolerationSpec } from "../infra/k8s/vllmPod";
 
 /** Where the serving stack runs: a new AWS VPC + EKS cluster, or a cluster the user already has. */
@@ -20,11 +19,45 @@ export interface TlsSettings {
   readonly hostedZoneId?: string;
 }
 
-/** One EKS managed GPU node group: the node pool component's sizing, plus its name. */
-export type GpuPoolSettings = { readonly name: string } & Pick<
-  GpuNodePoolArgs,
-  "instanceTypes" | "capacityType" | "minSize" | "desiredSize" | "maxSize" | "diskGiB"
->;
+/** One named API key: one per user or app, revocable alone. */
+export interface ApiKeySetting {
+  /** Matches `KEY_NAME_PATTERN` (proxy/src/keys/format.ts); unique in the list. */
+  readonly name: string;
+  /** Raising it replaces this key alone. Defaults to `0`. */
+  readonly generation: number;
+  /** Requests per minute; unset means no limit. */
+  readonly rpm?: number;
+  /** Prompt plus completion tokens per minute; unset means no limit. */
+  readonly tpm?: number;
+  /** Requests in flight at once; unset means no limit. */
+  readonly concurrency?: number;
+}
+
+/** Replicas of the vLLM Deployment, scaled by KEDA on the gateways' in-flight plus held requests. */
+export interface AutoscalingSettings {
+  /** `0` scales to zero when idle. Defaults to `1`. */
+  readonly minReplicas: number;
+  /** At least `max(1, minReplicas)`; equal to `minReplicas` turns autoscaling off. Defaults to `2`. */
+  readonly maxReplicas: number;
+  /** In-flight plus held requests one replica should carry. Defaults to `16`. */
+  readonly targetPerReplica: number;
+  /** How long demand must stay low before replicas are removed. Defaults to `300`. */
+  readonly scaleDownStabilizationSeconds: number;
+  /** Idle time before the last replica goes when `minReplicas` is 0 (KEDA `cooldownPeriod`). Defaults to `900`. */
+  readonly scaleToZeroAfterSeconds: number;
+  /** How often KEDA queries the demand. Defaults to `10`. */
+  readonly pollingIntervalSeconds: number;
+}
+
+/** Node counts of an EKS managed node group. */
+export interface NodeCounts {
+  readonly min: number;
+  readonly desired: number;
+  readonly max: number;
+}
+
+/** A capacity type GPU nodes may be launched with. */
+export type GpuCapacityType = "spot" | "on-demand";
 
 /** Settings only the `aws` target reads. */
 export interface AwsSettings {
@@ -33,8 +66,16 @@ export interface AwsSettings {
   readonly kubernetesVersion: string;
   /** IAM roles and users made cluster admin; empty means the identity running Pulumi (its role, for a session). */
   readonly clusterAdminArns: readonly string[];
-  /** One entry per node group; the first is the primary (spot first, on-demand fallback is two entries). */
-  readonly gpuPools: readonly GpuPoolSettings[];
+  /** GPU instance types the nodes may be, most preferred first. */
+  readonly gpuInstanceTypes: readonly string[];
+  /** Capacity types GPU nodes may be launched with; with both, spot first and on-demand as the fallback. */
+  readonly gpuCapacityTypes: readonly GpuCapacityType[];
+  /** The most GPUs the stack may run at once; at least `(maxReplicas + 1) * gpusPerReplica`. */
+  readonly maxGpus: number;
+  /** Size of each GPU node's Bottlerocket data volume (images and the model cache). */
+  readonly gpuDiskGiB: number;
+  /** The CPU node group for the controllers and the gateways. */
+  readonly systemNodes: NodeCounts;
   /** Bring-your-own network: all three set together, or none. */
   readonly vpcId?: string;
   readonly publicSubnetIds?: readonly string[];
@@ -52,7 +93,6 @@ export interface Settings {
   readonly createNamespace?: boolean;
   readonly model: string;
   readonly hfToken?: pulumi.Output<string>;
-  readonly replicas: number;
   readonly gpusPerReplica: number;
   readonly vllmImage: string;
   readonly vllmArgs: readonly string[];
@@ -62,12 +102,6 @@ export interface Settings {
   readonly proxyRegistry?: string;
   readonly tls?: TlsSettings;
   readonly allowedCidrs: readonly string[];
-  readonly tokenCount: number;
-  /**
-   * Tokens are numbered; the valid ones are `firstTokenId` .. `firstTokenId + tokenCount - 1`, so a
-   * rotation retires the oldest token without touching the others. Defaults to `0`.
-   */
-  readonly firstTokenId?: number;
   /** existing target: a kubeconfig (secret) and a context in it; both unset means the ambient kubeconfig. */
   readonly kubeconfig?: pulumi.Output<string>;
   readonly kubeContext?: string;
@@ -76,5 +110,21 @@ export interface Settings {
   readonly vllmResources: ContainerResources;
   readonly proxyResources: ContainerResources;
   readonly modelCacheGiB: number;
+  /** The API keys, in order; the first is the `token` output. */
+  readonly apiKeys: readonly ApiKeySetting[];
+  /** Raising it replaces the credential the gateways send to the replicas. */
+  readonly internalTokenGeneration: number;
+  /** Gateway pods behind the load balancer, 1..20. */
+  readonly gatewayReplicas: number;
+  readonly gatewayResources: ContainerResources;
+  /** Longest a request is held while no replica is ready, then 503 with Retry-After. */
+  readonly coldStartTimeoutSeconds: number;
+  readonly autoscaling: AutoscalingSettings;
+  /** Install KEDA; `false` when the cluster already runs it. */
+  readonly installKeda: boolean;
+  /** Install kube-prometheus-stack (Prometheus and Grafana). */
+  readonly installMonitoring: boolean;
+  /** The Prometheus KEDA queries when `installMonitoring` is false. */
+  readonly prometheusUrl?: string;
   readonly aws: AwsSettings;
 }

@@ -8,28 +8,36 @@ export const TOKENS_SECRET_KEY = "tokens";
 /** Alphanumeric tokens of this length are URL-safe and carry about 285 bits. */
 export const TOKEN_LENGTH = 48;
 
+/** One named token and its generation: raising the generation replaces that token alone. */
+export interface ApiTokenName {
+  readonly name: string;
+  readonly generation: number;
+}
+
 export interface ApiTokensArgs {
   /** Namespace of the tokens Secret. */
   readonly namespace: pulumi.Input<string>;
   /** Labels identity of the stack. */
   readonly app: AppIdentity;
-  /** How many tokens are valid at once (2 while rotating). Defaults to `1`. */
-  readonly count?: number;
-  /** Number of the oldest valid token; raising it retires that token. Defaults to `0`. */
-  readonly firstId?: number;
+  /** One token per name, in this order; the first is `token`. */
+  readonly keys: readonly ApiTokenName[];
   /** Kubernetes provider for the Secret. */
   readonly provider?: k8s.Provider;
 }
 
-/** The numbers of the valid tokens: a rotation adds one at the end and later drops the first. */
-export function tokenIds(firstId: number, count: number): number[] {
-  if (!Number.isInteger(firstId) || firstId < 0) {
-    throw new Error(`ApiTokens: firstId must be a whole number >= 0, got ${firstId}`);
+/** Checks the names: at least one, each unique, generations whole numbers >= 0. */
+export function validateTokenNames(keys: readonly ApiTokenName[]): void {
+  if (keys.length === 0) {
+    throw new Error("ApiTokens: keys is empty; name at least one key");
   }
-  if (!Number.isInteger(count) || count < 1) {
-    throw new Error(`ApiTokens: count must be a whole number >= 1, got ${count}`);
+  const seen = new Set<string>();
+  for (const key of keys) {
+    if (seen.has(key.name)) throw new Error(`ApiTokens: key "${key.name}" is listed twice`);
+    seen.add(key.name);
+    if (!Number.isInteger(key.generation) || key.generation < 0) {
+      throw new Error(`ApiTokens: generation of key "${key.name}" must be a whole number >= 0, got ${key.generation}`);
+    }
   }
-  return Array.from({ length: count }, (_, i) => firstId + i);
 }
 
 /** The Secret's file content: one token per line, as the proxy's token file expects. */
@@ -44,21 +52,31 @@ export function tokensFileContent(tokens: readonly string[]): string {
 export class ApiTokens extends pulumi.ComponentResource {
   /** Name of the Secret holding the tokens file. */
   public readonly secretName: pulumi.Output<string>;
-  /** The oldest valid token (secret). */
+  /** The first key's token (secret). */
   public readonly token: pulumi.Output<string>;
-  /** Every valid token, oldest first (secret). */
+  /** Every key's token, in the keys' order (secret). */
   public readonly tokens: pulumi.Output<string[]>;
 
   constructor(name: string, args: ApiTokensArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vllm-auth:infra:ApiTokens", name, {}, opts);
-    const ids = tokenIds(args.firstId ?? 0, args.count ?? 1);
+    validateTokenNames(args.keys);
 
-    // Named by number, so adding or retiring one token never regenerates the others.
-    const passwords = ids.map(
-      (id) =>
+    // Named by key, so adding or removing one key never regenerates the others; a new generation replaces one.
+    const passwords = args.keys.map(
+      (key) =>
         new random.RandomPassword(
-          `${name}-${id}`,
-          { length: TOKEN_LENGTH, special: false, upper: true, lower: true, numeric: true, minUpper: 4, minLower: 4, minNumeric: 4 },
+          `${name}-${key.name}`,
+          {
+            length: TOKEN_LENGTH,
+            special: false,
+            upper: true,
+            lower: true,
+            numeric: true,
+            minUpper: 4,
+            minLower: 4,
+            minNumeric: 4,
+            keepers: { generation: String(key.generation) },
+          },
           { parent: this },
         ),
     );

@@ -9,6 +9,8 @@ interface Waiting {
 interface State {
   busy: boolean;
   readonly waiting: Waiting[];
+  /** `socket.bytesRead` when the connection last had nothing to answer: more read since means a request is arriving. */
+  idleAt: number;
 }
 
 /**
@@ -22,28 +24,52 @@ interface State {
  */
 export class ConnectionSerializer {
   private readonly states = new WeakMap<Socket, State>();
+  private readonly open = new Set<Socket>();
 
   constructor(
     private readonly maxWaiting: number,
     private readonly onOverflow: (socket: Socket) => void,
   ) {}
 
-  /** Runs `start` now, or when the connection's current response has ended. */
-  run(req: IncomingMessage, res: ServerResponse, start: () => void): void {
-    const socket = req.socket;
+  /** Tracks a new client connection (the server's 'connection' event). */
+  accept(socket: Socket): void {
+    this.stateOf(socket);
+  }
+
+  /**
+   * Closes every connection with no request in progress or arriving: at SIGTERM, and while draining
+   * as responses end (a keep-alive connection must not hold the drained process).
+   */
+  closeIdle(): void {
+    for (const socket of this.open) {
+      const state = this.states.get(socket);
+      if (state !== undefined && !state.busy && socket.bytesRead === state.idleAt) socket.destroy();
+    }
+  }
+
+  private stateOf(socket: Socket): State {
     let state = this.states.get(socket);
     if (state === undefined) {
-      const created: State = { busy: false, waiting: [] };
+      const created: State = { busy: false, waiting: [], idleAt: socket.bytesRead };
       state = created;
       this.states.set(socket, created);
+      this.open.add(socket);
       // A closed connection answers none of its parked requests: drop them, nothing was started.
       socket.once("close", () => {
         created.waiting.length = 0;
+        this.open.delete(socket);
       });
     }
+    return state;
+  }
+
+  /** Runs `start` now, or when the connection's current response has ended. */
+  run(req: IncomingMessage, res: ServerResponse, start: () => void): void {
+    const socket = req.socket;
+    const state = this.stateOf(socket);
     if (socket.destroyed) return;
     if (!state.busy) {
-      this.begin(state, res, start);
+      this.begin(socket, state, res, start);
       return;
     }
     if (state.waiting.length >= this.maxWaiting) {
@@ -55,18 +81,21 @@ export class ConnectionSerializer {
     state.waiting.push({ res, start });
   }
 
-  private begin(state: State, res: ServerResponse, start: () => void): void {
+  private begin(socket: Socket, state: State, res: ServerResponse, start: () => void): void {
     state.busy = true;
     let done = false;
     const next = (): void => {
       if (done) return;
       done = true;
+      // The response ended because the connection did: its parked requests die with it, unstarted.
+      if (socket.destroyed) state.waiting.length = 0;
       const following = state.waiting.shift();
       if (following === undefined) {
         state.busy = false;
+        state.idleAt = socket.bytesRead;
         return;
       }
-      this.begin(state, following.res, following.start);
+      this.begin(socket, state, following.res, following.start);
     };
     // 'finish': the whole response is handed to the socket; 'close': it never will be.
     res.once("finish", next);

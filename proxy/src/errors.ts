@@ -1,4 +1,5 @@
-import type { ServerResponse } from "node:http";
+import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 
 /** The seed's exact 401 text; curl users see it verbatim. */
 export const AUTH_FAILED_MESSAGE = "Invalid authentication credentials";
@@ -21,10 +22,11 @@ export class ProxyError extends Error {
 }
 
 export const badRequest = (reason: string): ProxyError => new ProxyError("bad_request", 400, reason);
-export const notFound = (): ProxyError =>
-  new ProxyError("route_not_found", 404, "This endpoint is not served. See GET /v1/models for what is available.");
-export const unauthorized = (): ProxyError =>
-  new ProxyError("invalid_api_key", 401, AUTH_FAILED_MESSAGE, "authentication_error");
+/** The refusals anonymous floods trigger are built once: an Error's stack trace is the costliest part of a 401. */
+const NOT_FOUND = new ProxyError("route_not_found", 404, "This endpoint is not served. See GET /v1/models for what is available.");
+const UNAUTHORIZED = new ProxyError("invalid_api_key", 401, AUTH_FAILED_MESSAGE, "authentication_error");
+export const notFound = (): ProxyError => NOT_FOUND;
+export const unauthorized = (): ProxyError => UNAUTHORIZED;
 export const bodyTooLarge = (limit: number): ProxyError =>
   new ProxyError("body_too_large", 413, `The request body is larger than the ${limit}-byte limit.`);
 export const upstreamNotReady = (): ProxyError =>
@@ -32,10 +34,10 @@ export const upstreamNotReady = (): ProxyError =>
 export const shuttingDown = (): ProxyError =>
   new ProxyError("shutting_down", 503, "This replica is shutting down; retry.", "service_unavailable");
 /** A bound was reached (connections busy and their waiting line full, the anonymous share used up): shed at once. */
-export const overloaded = (retryAfterSeconds = 1): ProxyError =>
-  new ProxyError("overloaded", 503, "The server is at capacity; retry shortly.", "service_unavailable", {
-    headers: { "retry-after": String(retryAfterSeconds) },
-  });
+const OVERLOADED = new ProxyError("overloaded", 503, "The server is at capacity; retry shortly.", "service_unavailable", {
+  headers: { "retry-after": "1" },
+});
+export const overloaded = (): ProxyError => OVERLOADED;
 /** Gateway: no replica became ready within the hold's bounds. */
 export const noReplica = (reason: "timeout" | "overflow", retryAfterSeconds: number): ProxyError =>
   new ProxyError(
@@ -86,4 +88,19 @@ export function sendError(res: ServerResponse, error: ProxyError, plainText: boo
   return plainText
     ? reply(res, error.status, "text/plain; charset=utf-8", error.message, headers)
     : reply(res, error.status, "application/json", errorBody(error), headers);
+}
+
+/** An answer written on the socket itself, for what never gets a usable response object; closes the connection. Returns the body bytes sent. */
+export function writeRawError(socket: Duplex | null, error: ProxyError): number {
+  if (socket === null) return 0;
+  if (!socket.writable) {
+    socket.destroy();
+    return 0;
+  }
+  const body = errorBody(error);
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ""}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+  return Buffer.byteLength(body);
 }

@@ -17,6 +17,7 @@ import {
   unauthorized,
   upstreamNotReady,
   wantsJson,
+  writeRawError,
 } from "./errors";
 import { declaredLength, hasUnreadBody } from "./framing";
 import { clientResponseHeaders, isEventStream, upstreamRequestHeaders } from "./headers";
@@ -104,6 +105,8 @@ interface Exchange {
   identity: Identity | undefined;
   replica: string | undefined;
   usage: UsageCount | undefined;
+  /** An answer written straight to the socket, outside `res`. */
+  rawStatus?: number;
   /** Aborted when the client leaves: held, queued and upstream work stop. */
   readonly gone: AbortController;
   /** Read once: after the client disconnects, `req.socket` may already be detached. */
@@ -180,7 +183,13 @@ export class RequestHandler {
 
   private route(req: IncomingMessage, res: ServerResponse, exchange: Exchange, expectsContinue: boolean): void {
     // RFC 9112 3.2: a request without a version or with two Host headers is answered 400.
-    if (req.httpVersionMajor !== 1) return this.refuse(req, res, exchange, badRequest("the request line needs HTTP/1.0 or HTTP/1.1"), "bad_version");
+    if (req.httpVersionMajor !== 1) {
+      // Node would answer an HTTP/0.9 request line in kind, with no status line: write the 400 ourselves.
+      exchange.outcome = "bad_version";
+      exchange.rawStatus = 400;
+      exchange.bytesOut = writeRawError(req.socket, badRequest("the request line needs HTTP/1.0 or HTTP/1.1"));
+      return;
+    }
     if (hostCount(req.rawHeaders) > 1) return this.refuse(req, res, exchange, badRequest("more than one Host header"), "duplicate_host");
     const checked = checkTarget(req.url);
     if (!checked.ok) return this.refuse(req, res, exchange, badRequest(checked.reason), "bad_target");
@@ -237,7 +246,7 @@ export class RequestHandler {
   private shed(req: IncomingMessage, res: ServerResponse, exchange: Exchange, trafficClass: "public" | "authenticated", reason: string): void {
     this.deps.metrics.shed.inc({ class: trafficClass, reason });
     exchange.outcome = `shed_${reason}`;
-    exchange.bytesOut = sendError(res, overloaded(1), false, trafficClass === "public" || hasUnreadBody(req));
+    exchange.bytesOut = sendError(res, overloaded(), false, trafficClass === "public" || hasUnreadBody(req));
   }
 
   private async forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, route: Route, target: string, expectsContinue: boolean): Promise<void> {
@@ -378,8 +387,8 @@ export class RequestHandler {
     const { metrics, logger, config } = this.deps;
     const seconds = (performance.now() - exchange.started) / 1000;
     // The socket closed before the response was complete: the client left.
-    if (!res.writableFinished && !exchange.cut) exchange.clientGone = true;
-    const status = exchange.clientGone && !res.headersSent ? CLIENT_CLOSED_REQUEST : res.statusCode;
+    if (!res.writableFinished && !exchange.cut && exchange.rawStatus === undefined) exchange.clientGone = true;
+    const status = exchange.rawStatus ?? (exchange.clientGone && !res.headersSent ? CLIENT_CLOSED_REQUEST : res.statusCode);
     if (exchange.clientGone) {
       metrics.clientAborts.inc();
       exchange.outcome = "client_aborted";

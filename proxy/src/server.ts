@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ProxyConfig } from "./config";
 import { ConnectionSerializer } from "./connection";
-import { ProxyError, badRequest, errorBody, reply } from "./errors";
+import { ProxyError, badRequest, reply, writeRawError } from "./errors";
 import { RequestHandler, type HandlerDeps, type KeyLimiter, type Metering, type Upstreams } from "./handler";
 import type { Verdict } from "./keys/credentials";
 import { ClientCredentials, InternalCredential, type StoreEvents } from "./keys/stores";
@@ -41,19 +41,6 @@ export interface RunningProxy {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Raw answers for what never becomes a request object: parse errors, CONNECT, upgrades. */
-function writeRaw(socket: Duplex, error: ProxyError): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = errorBody(error);
-  socket.end(
-    `HTTP/1.1 ${error.status} ${http.STATUS_CODES[error.status] ?? ""}\r\n` +
-      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
-}
-
 /** Maps Node's parser errors to answers: header overflow is 431, timeouts 408, the rest 400. */
 function clientErrorAnswer(error: NodeJS.ErrnoException): ProxyError {
   switch (error.code) {
@@ -76,14 +63,14 @@ function hardenServer(server: http.Server, config: ProxyConfig, logger: Logger, 
     }
     const answer = clientErrorAnswer(error);
     logger.warn("client_error", { listener: name, status: answer.status, code: error.code });
-    writeRaw(socket, answer);
+    writeRawError(socket, answer);
   });
   // TCP keep-alive probes reset load balancer idle timers while a long answer is silent.
   server.on("connection", (socket: Socket) => socket.setKeepAlive(true, config.tcpKeepAliveMs));
   // CONNECT and protocol upgrades are never proxied.
-  server.on("connect", (_req: IncomingMessage, socket: Duplex) => writeRaw(socket, badRequest("CONNECT is not supported")));
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => writeRawError(socket, badRequest("CONNECT is not supported")));
   server.on("upgrade", (_req: IncomingMessage, socket: Duplex) =>
-    writeRaw(socket, badRequest("protocol upgrades are not supported")),
+    writeRawError(socket, badRequest("protocol upgrades are not supported")),
   );
 }
 
@@ -349,6 +336,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   // Decide on the headers before inviting the body: a refused request never uploads it.
   api.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => serializer.run(req, res, () => handler.handle(req, res, true)));
   hardenServer(api, config, logger, "api");
+  api.on("connection", (socket: Socket) => serializer.accept(socket));
   const metricsServer = http.createServer(metricsHandler(metrics, handler, parts));
   const redirectServer =
     config.redirect === undefined
@@ -370,7 +358,10 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
             });
           }),
         );
-  if (redirectServer !== undefined) hardenServer(redirectServer, config, logger, "redirect");
+  if (redirectServer !== undefined) {
+    hardenServer(redirectServer, config, logger, "redirect");
+    redirectServer.on("connection", (socket: Socket) => serializer.accept(socket));
+  }
 
   let port: number;
   let metricsPort: number;
@@ -409,7 +400,12 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
       // Stop accepting; connections with no request in progress close now, busy ones after their
       // response (every response while draining says `Connection: close`).
       const closed = Promise.all(listeners.map(closeServer));
-      const sweeper = setInterval(() => listeners.forEach((s) => s.closeIdleConnections()), 50);
+      const closeIdle = (): void => {
+        serializer.closeIdle();
+        for (const server of listeners) server.closeIdleConnections();
+      };
+      closeIdle();
+      const sweeper = setInterval(closeIdle, 50);
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<"deadline">((resolve) => {
         timer = setTimeout(() => resolve("deadline"), graceMs);

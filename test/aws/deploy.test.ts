@@ -161,19 +161,19 @@ describe("aws target, default stack", () => {
       amiType: "AL2023_x86_64_STANDARD",
       capacityType: "ON_DEMAND",
       instanceTypes: ["t3.large"],
-      scalingConfig: { minSize: 1, desiredSize: 2, maxSize: 3 },
+      scalingConfig: { minSize: 2, desiredSize: 2, maxSize: 3 },
       version: "1.36",
     });
     expect(system.taints).toBeUndefined();
   });
 
-  it("makes a Bottlerocket NVIDIA node group, labelled and tainted for GPU pods, scaled as configured", () => {
+  it("makes a Bottlerocket NVIDIA node group, labelled and tainted for GPU pods: a node per minimum replica, up to maxGpus", () => {
     const gpu = inputs(mocks, T.nodeGroup, "vllm-gpu-ng");
     expect(gpu).toMatchObject({
       amiType: "BOTTLEROCKET_x86_64_NVIDIA",
       instanceTypes: ["g6.xlarge", "g5.xlarge"],
       capacityType: "ON_DEMAND",
-      scalingConfig: { minSize: 2, desiredSize: 2, maxSize: 3 },
+      scalingConfig: { minSize: 1, desiredSize: 1, maxSize: 3 },
       version: "1.36",
       labels: { "nvidia.com/gpu.present": "true", "vllm-auth.dev/pool": "gpu" },
       taints: [{ key: "nvidia.com/gpu", value: "true", effect: "NO_SCHEDULE" }],
@@ -305,7 +305,7 @@ describe("aws target, default stack", () => {
   });
 });
 
-describe("aws target with a prebuilt proxy image, Route 53 TLS, spot first and a NAT per zone", () => {
+describe("aws target with a prebuilt proxy image, Route 53 TLS, spot only and a NAT per zone", () => {
   const prebuilt = "ghcr.io/acme/vllm-auth-proxy:0.1.0";
   let mocks: RecordingMocks;
   let deps: ServingDeps;
@@ -315,10 +315,11 @@ describe("aws target with a prebuilt proxy image, Route 53 TLS, spot first and a
         { proxyImage: prebuilt, tls: { domain: "llm.example.com", hostedZoneId: "Z0123456789ABCDEFGHIJ" } },
         {
           natGateways: "perAz",
-          gpuPools: [
-            { name: "spot", instanceTypes: ["g6.xlarge", "g5.xlarge", "g6.2xlarge"], capacityType: "SPOT", minSize: 0, desiredSize: 2, maxSize: 4, diskGiB: 120 },
-            { name: "ondemand", instanceTypes: ["g6.xlarge"], capacityType: "ON_DEMAND", minSize: 0, desiredSize: 0, maxSize: 2, diskGiB: 100 },
-          ],
+          gpuInstanceTypes: ["g6.xlarge", "g5.xlarge", "g6.2xlarge"],
+          gpuCapacityTypes: ["spot"],
+          maxGpus: 4,
+          gpuDiskGiB: 120,
+          systemNodes: { min: 1, desired: 1, max: 2 },
         },
       ),
     ));
@@ -340,19 +341,17 @@ describe("aws target with a prebuilt proxy image, Route 53 TLS, spot first and a
     expect(natIds).toEqual(["vllm-nat-0-id", "vllm-nat-1-id", "vllm-nat-2-id"]);
   });
 
-  it("makes one node group per pool: spot first with several types, on-demand fallback empty", () => {
-    expect(inputs(mocks, T.nodeGroup, "vllm-spot-ng")).toMatchObject({
+  it("makes one spot GPU node group with the configured types, disk and room for maxGpus, and sizes the system nodes", () => {
+    expect(mocks.ofType(T.nodeGroup).map((g) => g.name).sort()).toEqual(["vllm-gpu-ng", "vllm-system"]);
+    expect(inputs(mocks, T.nodeGroup, "vllm-gpu-ng")).toMatchObject({
       capacityType: "SPOT",
       instanceTypes: ["g6.xlarge", "g5.xlarge", "g6.2xlarge"],
-      scalingConfig: { minSize: 0, desiredSize: 2, maxSize: 4 },
-      labels: { "vllm-auth.dev/pool": "spot", "nvidia.com/gpu.present": "true" },
-    });
-    expect(inputs(mocks, T.nodeGroup, "vllm-ondemand-ng")).toMatchObject({
-      capacityType: "ON_DEMAND",
-      scalingConfig: { minSize: 0, desiredSize: 0, maxSize: 2 },
+      scalingConfig: { minSize: 1, desiredSize: 1, maxSize: 4 },
+      labels: { "vllm-auth.dev/pool": "gpu", "nvidia.com/gpu.present": "true" },
       taints: [{ key: "nvidia.com/gpu", value: "true", effect: "NO_SCHEDULE" }],
     });
-    expect(inputs(mocks, T.launchTemplate, "vllm-spot-lt").blockDeviceMappings[0].ebs.volumeSize).toBe(120);
+    expect(inputs(mocks, T.launchTemplate, "vllm-gpu-lt").blockDeviceMappings[0].ebs.volumeSize).toBe(120);
+    expect(inputs(mocks, T.nodeGroup, "vllm-system").scalingConfig).toEqual({ minSize: 1, desiredSize: 1, maxSize: 2 });
   });
 
   it("requests an ACM certificate, validates it through Route 53, and hands over the validated ARN", async () => {

@@ -297,16 +297,13 @@ describe("aws target cross-checks", () => {
       { modelCacheGiB: 80, tls: { domain: "llm.example.com" } },
       {
         systemInstanceType: "t4g.large",
-        gpuPools: [
-          { name: "spot", instanceTypes: ["g6.xlarge"], capacityType: "SPOT", minSize: 0, desiredSize: 0, maxSize: 0, diskGiB: 200 },
-          { name: "ondemand", instanceTypes: ["g6.xlarge"], capacityType: "ON_DEMAND", minSize: 0, desiredSize: 0, maxSize: 2, diskGiB: 100 },
-        ],
+        gpuInstanceTypes: ["g6.xlarge", "m5.xlarge"],
       },
     );
     expect(awsSettingsProblems(settings)).toEqual([
       'systemInstanceType "t4g.large" is arm64 (Graviton); the system node group runs AL2023 x86_64, so pick an x86_64 type such as t3.large',
-      'GPU node pool "spot": sizes must satisfy minSize <= desiredSize <= maxSize and maxSize >= 1, got 0/0/0',
-      'GPU pool "ondemand" has diskGiB 100, less than modelCacheGiB (80) plus about 30 GiB for the vLLM image: set gpuDiskGiB (or the pool\'s diskGiB) to at least 110',
+      expect.stringMatching(/^GPU node pool "gpu": "m5\.xlarge" is not an x86_64 NVIDIA GPU type/),
+      'GPU pool "gpu" has diskGiB 100, less than modelCacheGiB (80) plus about 30 GiB for the vLLM image: set gpuDiskGiB to at least 110',
       'TLS for "llm.example.com" needs certificateArn (an existing ACM certificate) or hostedZoneId (to issue one)',
     ]);
   });

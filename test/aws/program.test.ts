@@ -115,7 +115,7 @@ describe("the whole program, target aws, default config", () => {
   });
 });
 
-describe("the whole program, target aws, Route 53 TLS, prebuilt proxy, spot then on-demand, named admins", () => {
+describe("the whole program, target aws, Route 53 TLS, prebuilt proxy, spot only, named admins", () => {
   const admins = ["arn:aws:iam::123456789012:role/vllm-auth-deploy", "arn:aws:iam::123456789012:user/alice"];
   let run: ProgramRun;
   beforeAll(async () => {
@@ -123,7 +123,9 @@ describe("the whole program, target aws, Route 53 TLS, prebuilt proxy, spot then
       "vllm-auth:domain": "llm.example.com",
       "vllm-auth:hostedZoneId": "Z0123456789ABCDEFGHIJ",
       "vllm-auth:proxyImage": "ghcr.io/acme/vllm-auth-proxy:0.1.0",
-      "vllm-auth:gpuPools": '[{"name": "spot", "capacityType": "SPOT"}, {"name": "ondemand", "desiredSize": 0}]',
+      "vllm-auth:gpuCapacityTypes": '["spot"]',
+      "vllm-auth:minReplicas": "2",
+      "vllm-auth:maxReplicas": "3",
       "vllm-auth:clusterAdminArns": JSON.stringify(admins),
     });
   }, 30000);
@@ -146,14 +148,11 @@ describe("the whole program, target aws, Route 53 TLS, prebuilt proxy, spot then
     expect(podSpec(deploymentOf(run)).containers.map((c) => c.image)).toContain("ghcr.io/acme/vllm-auth-proxy:0.1.0");
   });
 
-  it("makes a spot pool that serves and an empty on-demand pool to fall back on", () => {
-    const spot = nodeGroup(run, "vllm-spot-ng");
-    const onDemand = nodeGroup(run, "vllm-ondemand-ng");
-    expect(spot.capacityType).toBe("SPOT");
-    expect(spot.scalingConfig.desiredSize).toBe(2);
-    expect(onDemand.capacityType).toBe("ON_DEMAND");
-    expect(onDemand.scalingConfig.desiredSize).toBe(0);
-    expect(onDemand.scalingConfig.maxSize).toBeGreaterThanOrEqual(1);
+  it("makes a spot GPU node group with a node per minimum replica and room for maxReplicas plus a surge pod", () => {
+    const gpu = nodeGroup(run, "vllm-gpu-ng");
+    expect(gpu.capacityType).toBe("SPOT");
+    expect(gpu.scalingConfig.desiredSize).toBe(2);
+    expect(gpu.scalingConfig.maxSize).toBe(4);
   });
 
   it("makes the listed admins cluster admin without asking who runs the program", () => {

@@ -31,25 +31,34 @@ function ciRun(tools: readonly string[]): string[] {
 }
 
 describe(".ci/run on a fresh machine", () => {
-  it("installs curl and python3 non-interactively when both are missing, then runs the README's commands", () => {
+  it("installs curl, python3 and redis-server non-interactively when all are missing, then runs the README's commands", () => {
     expect(ciRun([])).toEqual([
       "DEBIAN_FRONTEND= apt-get update -qq",
-      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl python3",
+      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl python3 redis-server",
       "npm ci",
       "npm test",
     ]);
   });
 
-  it("installs only python3 when curl is there", () => {
+  it("installs only what is missing: python3 and redis-server when curl is there", () => {
     expect(ciRun(["curl"])).toEqual([
       "DEBIAN_FRONTEND= apt-get update -qq",
-      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3",
+      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 redis-server",
       "npm ci",
       "npm test",
     ]);
   });
 
-  it("installs nothing when both are there", () => {
-    expect(ciRun(["curl", "python3"])).toEqual(["npm ci", "npm test"]);
+  it("installs only redis-server when curl and python3 are there", () => {
+    expect(ciRun(["curl", "python3"])).toEqual([
+      "DEBIAN_FRONTEND= apt-get update -qq",
+      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server",
+      "npm ci",
+      "npm test",
+    ]);
+  });
+
+  it("installs nothing when all are there", () => {
+    expect(ciRun(["curl", "python3", "redis-server"])).toEqual(["npm ci", "npm test"]);
   });
 });

@@ -7,5 +7,6 @@ export function fakeReader(values: Record<string, unknown>, options: { secret?: 
     get: (key) => (values[key] === undefined ? undefined : text(values[key])),
     isSecret: (key) => options.secret?.includes(key) ?? false,
     awsRegion: () => options.region,
+    keys: () => Object.keys(values).filter((key) => values[key] !== undefined),
   };
 }

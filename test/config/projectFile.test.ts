@@ -2,7 +2,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { BOTTLEROCKET_DATA_DEVICE, dataVolume } from "../../infra/aws/gpuNodePool";
-import { CONFIG_KEYS, CONFIG_NAMESPACE, OBJECT_CONFIG_KEYS, parseSettings, settingsWarnings } from "../../stacks/config";
+import { CONFIG_KEYS, CONFIG_NAMESPACE, REMOVED_CONFIG_KEYS, parseSettings, settingsWarnings } from "../../stacks/config";
+import { OBJECT_CONFIG_KEYS, PROJECT_MARKER, generatedFiles, regenerateDocs, regenerateProjectFile } from "../../stacks/configReference";
 import { readStackConfig } from "../../stacks/render";
 import { readPage, sectionOf } from "../docs/pages";
 import { fakeReader } from "./fakeReader";
@@ -87,33 +88,82 @@ describe("Pulumi.dev.yaml", () => {
   });
 });
 
-describe("the docs", () => {
-  const reference = readPage("docs/configuration.md");
+describe("generated from the schema", () => {
+  test.each(generatedFiles(ROOT).map((f) => [f.file, f] as const))("%s is up to date (npm run gen:config writes it)", (_file, f) => {
+    expect(f.current).toBe(f.generated);
+  });
 
-  test("the configuration reference documents every key the program reads", () => {
+  test("a hand edit of Pulumi.yaml's config block is undone by the generator, and the part above it is kept", () => {
+    const tampered = projectText.replace(/  gatewayReplicas:\n    type: integer\n    default: 2/, "  gatewayReplicas:\n    type: integer\n    default: 3");
+    expect(tampered).not.toBe(projectText);
+    expect(regenerateProjectFile(tampered)).toBe(projectText);
+    const withBackend = projectText.replace("main: stacks/index.ts\n", "main: stacks/index.ts\nbackend:\n  url: file://~\n");
+    expect(regenerateProjectFile(withBackend)).toBe(withBackend);
+    expect(projectText).toContain(PROJECT_MARKER);
+  });
+
+  test("a hand edit of the reference table is undone by the generator", () => {
+    const docs = readPage("docs/configuration.md");
+    const tampered = docs.replace("| `gatewayReplicas` | integer, 1 to 20 | `2` |", "| `gatewayReplicas` | integer, 1 to 20 | `3` |");
+    expect(tampered).not.toBe(docs);
+    expect(regenerateDocs(tampered)).toBe(docs);
+    expect(() => regenerateDocs("# no markers\n")).toThrow("docs/configuration.md has no <!-- generated:keys --> section");
+  });
+});
+
+describe("docs/configuration.md", () => {
+  const docs = readPage("docs/configuration.md");
+  const keysTable = /<!-- generated:keys -->([\s\S]*?)<!-- \/generated:keys -->/.exec(docs)?.[1] ?? "";
+  const row = (key: string) => keysTable.split("\n").find((l) => l.startsWith(`| \`${key}\``)) ?? "";
+
+  test("documents every key the program reads, with its type, default, target and an example", () => {
     for (const key of CONFIG_KEYS) {
-      expect([key, reference.includes(`\`${key}\``)]).toEqual([key, true]);
+      expect([key, row(key).split(" | ").length]).toEqual([key, 6]);
     }
+    expect(row("maxReplicas")).toBe(
+      "| `maxReplicas` | integer, 1 to 100 | `2` | both | Most vLLM replicas, at least max(1, minReplicas); equal to minReplicas turns autoscaling off. | `4` |",
+    );
+    expect(row("hfToken")).toMatch(/^\| `hfToken` \(secret\) \| string \| unset \|/);
+    expect(row("gpuCapacityTypes")).toContain("| list of `spot`, `on-demand` | `[\"spot\", \"on-demand\"]` | aws |");
+  });
+
+  test("its example of a failed preview is what the program prints for that config", () => {
+    const example = /```text\n(Invalid configuration[\s\S]*?)```/.exec(docs)?.[1] ?? "";
+    let actual = "";
+    try {
+      parseSettings(fakeReader({ replica: 3, maxReplicas: "two", allowedCidrs: ["2001:db8::/32"] }));
+    } catch (err) {
+      actual = (err as Error).message;
+    }
+    const lines = example.trimEnd().split("\n");
+    expect(lines).toHaveLength(4);
+    expect(actual.split("\n")).toHaveLength(4);
+    lines.forEach((line, i) => expect(actual.split("\n")[i]).toMatch(new RegExp(`^${line.replace(/ \.\.\.$/, "").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`)));
+  });
+
+  test("lists every removed key with what to write instead", () => {
+    for (const key of Object.keys(REMOVED_CONFIG_KEYS)) expect(docs).toMatch(new RegExp(`^\\| \`${key}\` \\| `, "m"));
   });
 
   test("the gpuDiskGiB row and the AWS page name the data volume, not the root volume", () => {
-    const row = reference.split("\n").find((l) => l.startsWith("| `gpuDiskGiB`")) ?? "";
+    expect(row("gpuDiskGiB")).toContain(`data volume (${BOTTLEROCKET_DATA_DEVICE})`);
     const gpuPools = /^\| GPU pools[^\n]*/m.exec(readPage("docs/aws.md"))?.[0] ?? "";
-    for (const text of [row, gpuPools]) {
-      expect(text).toContain(`\`${BOTTLEROCKET_DATA_DEVICE}\``);
+    for (const text of [row("gpuDiskGiB"), gpuPools]) {
+      expect(text).toContain(BOTTLEROCKET_DATA_DEVICE);
       expect(text).toContain("data volume");
       expect(text).not.toMatch(/root volume|disk of each/i);
     }
   });
 
-  test("the configuration reference's defaults match the program's for the scalar keys", () => {
-    for (const [key, decl] of Object.entries(project.config)) {
-      if (decl.type === "array" || decl.default === "") continue;
-      const row = reference.split("\n").find((l) => l.startsWith(`| \`${key}\``));
-      expect([key, row?.includes(`\`${String(decl.default)}\``)]).toEqual([key, true]);
-    }
+  test("says why IPv6 source ranges are refused, and states the driver the pinned vLLM image needs and the CUDA 12 way out", () => {
+    expect(docs).toContain("unsupported v6 cidr ... when lb is not dualstack");
+    expect(docs).toContain("driver 580 or newer");
+    expect(docs).toContain("`vllm/vllm-openai:v0.29.0-cu129`");
+    expect(docs).not.toMatch(/IPv4 or IPv6 CIDRs/);
   });
+});
 
+describe("the other pages", () => {
   test("the outputs table documents every stack output, and only those", () => {
     const program = fs.readFileSync(path.join(ROOT, project.main), "utf8");
     const exported = [...program.matchAll(/^export const (\w+)/gm)].map((m) => m[1]).sort();
@@ -139,15 +189,22 @@ describe("the docs", () => {
     expect(local).toEqual(deployed);
   });
 
-  test("the CPU trial's stack file is a valid existing-target config", () => {
+  test("the CPU trial's stack file is a valid existing-target config, once a removed replicas key is rewritten as its error says", () => {
     const existing = sectionOf("docs/existing-cluster.md", "A CPU-only trial on kind or minikube");
     const stackYaml = /cat > Pulumi\.kind\.yaml <<'EOF'\n([\s\S]*?)\nEOF/.exec(existing)![1];
     const stack = YAML.parse(stackYaml) as { config: Record<string, unknown> };
     const values: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(stack.config)) values[k.replace(`${CONFIG_NAMESPACE}:`, "")] = v;
+    if (values.replicas !== undefined) {
+      expect(() => parseSettings(fakeReader(values))).toThrow(
+        /^Invalid configuration \(1 problem\):\n  - vllm-auth:replicas: was replaced by minReplicas and maxReplicas\. For a fixed count write both to the same number/,
+      );
+      values.minReplicas = values.maxReplicas = values.replicas;
+      delete values.replicas;
+    }
     const reader = fakeReader(values);
     const settings = parseSettings(reader);
-    expect(settings).toMatchObject({ target: "existing", gpusPerReplica: 0, model: "facebook/opt-125m", replicas: 1 });
+    expect(settings).toMatchObject({ target: "existing", gpusPerReplica: 0, model: "facebook/opt-125m", autoscaling: { minReplicas: 1, maxReplicas: 1 } });
     // A CPU build of vLLM and a public model: nothing to warn about.
     expect(settingsWarnings(settings, reader)).toEqual([]);
   });

@@ -89,13 +89,13 @@ const cases: readonly [string, () => Promise<Resources>, boolean][] = [
   ],
   ["aws target, defaults (VPC, EKS, GPU node group, image built and pushed to ECR)", () => awsRun(), true],
   [
-    "aws target, Route 53 TLS, spot then on-demand GPU pools, prebuilt proxy",
+    "aws target, Route 53 TLS, spot GPU nodes, prebuilt proxy",
     () =>
       awsRun({
         "vllm-auth:domain": "llm.example.com",
         "vllm-auth:hostedZoneId": "Z0123456789ABCDEFGHIJ",
         "vllm-auth:proxyImage": "ghcr.io/acme/vllm-auth-proxy:0.1.0",
-        "vllm-auth:gpuPools": '[{"name": "spot", "capacityType": "SPOT"}, {"name": "ondemand", "desiredSize": 0}]',
+        "vllm-auth:gpuCapacityTypes": '["spot"]',
         "vllm-auth:allowedCidrs": JSON.stringify(["198.51.100.0/24"]),
       }),
     false,
@@ -143,13 +143,13 @@ describe.each(cases)("the real program under mocks: %s", (_label, run, openToAll
 describe("GPU node groups of the aws target", () => {
   let resources: Resources = [];
   beforeAll(async () => {
-    resources = await awsRun({ "vllm-auth:gpuPools": '[{"name": "spot", "capacityType": "SPOT"}, {"name": "ondemand", "desiredSize": 0}]' });
+    resources = await awsRun({ "vllm-auth:gpuCapacityTypes": '["spot"]' });
   }, 60_000);
 
   it("are tainted, and the policy would catch one that is not", () => {
     const groups = ofType(resources, "aws:eks/nodeGroup:NodeGroup");
     const gpu = groups.filter((g) => /NVIDIA/.test(String(g.props.amiType)));
-    expect(gpu.length).toBe(2);
+    expect(gpu.length).toBe(1);
     expect(groups.length).toBeGreaterThan(gpu.length);
     expect(findings(byName("gpu-limits-and-taints"), resources)).toEqual([]);
     const untainted = resources.map((r) => (r === gpu[0] ? { ...r, props: { ...r.props, taints: [] } } : r));

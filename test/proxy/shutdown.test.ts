@@ -4,6 +4,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { VllmEmulator } from "../upstream/emulator";
@@ -145,6 +146,64 @@ describe("SIGTERM", () => {
     expect(exit).toMatchObject({ code: 0, signal: null });
     expect(exit.at - signalledAt).toBeLessThan(2000);
     expect(proxy.stdout()).toContain('"msg":"grace_deadline"');
+  });
+});
+
+describe("the grace deadline is a deadline", () => {
+  let upstream: VllmEmulator;
+  beforeAll(async () => {
+    upstream = new VllmEmulator({ quiet: true });
+    await upstream.start();
+  });
+  afterAll(() => upstream.close());
+
+  test("a client trickling its body one byte every 200 ms cannot hold the process past SHUTDOWN_GRACE_MS; the exit is 0", async () => {
+    const { proxy, port } = await startBinary(upstream, { SHUTDOWN_GRACE_MS: "600" });
+    const socket = net.connect(port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    await new Promise((resolve) => socket.once("connect", resolve));
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`);
+    const trickle = setInterval(() => socket.write("a"), 200);
+    const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const signalledAt = Date.now();
+      proxy.child.kill("SIGTERM");
+      const exit = await proxy.exited;
+      expect(exit).toMatchObject({ code: 0, signal: null });
+      expect(exit.at - signalledAt).toBeLessThan(2000);
+      expect((await closed) - signalledAt).toBeLessThan(2000);
+      expect(proxy.stdout()).toContain('"msg":"grace_deadline"');
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+
+  test("connections with no request in progress close at SIGTERM, and with nothing running the exit comes at once", async () => {
+    const { proxy, url, port } = await startBinary(upstream, { SHUTDOWN_GRACE_MS: "30000" });
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      expect((await new Promise<number>((resolve, reject) => {
+        http.get(`${url}/v1/models`, { agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        }).on("error", reject);
+      }))).toBe(200);
+      const idle = net.connect(port, "127.0.0.1");
+      idle.on("error", () => undefined);
+      await new Promise((resolve) => idle.once("connect", resolve));
+      const idleClosed = new Promise<number>((resolve) => idle.once("close", () => resolve(Date.now())));
+      const signalledAt = Date.now();
+      proxy.child.kill("SIGTERM");
+      const exit = await proxy.exited;
+      expect(exit).toMatchObject({ code: 0, signal: null });
+      expect(exit.at - signalledAt).toBeLessThan(1500);
+      expect((await idleClosed) - signalledAt).toBeLessThan(1500);
+      expect(proxy.stdout()).toContain('"msg":"stopped","result":"drained"');
+    } finally {
+      agent.destroy();
+    }
   });
 });
 

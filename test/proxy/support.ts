@@ -183,7 +183,7 @@ export function bundleIsStale(): boolean {
   if (!existsSync(SERVER_JS)) return true;
   const built = statSync(SERVER_JS).mtimeMs;
   const src = path.join(REPO_ROOT, "proxy", "src");
-  return readdirSync(src).some((file) => statSync(path.join(src, file)).mtimeMs > built);
+  return readdirSync(src, { recursive: true, encoding: "utf8" }).some((file) => statSync(path.join(src, file)).mtimeMs > built);
 }
 
 /** Runs `node proxy/build.mjs` (esbuild, well under a second). */

@@ -33,7 +33,8 @@ describe("stack entry point, target aws", () => {
     expect(received).toHaveLength(1);
     expect(received[0].target).toBe("aws");
     expect(received[0].aws.region).toBe("eu-west-1");
-    expect(received[0].aws.gpuPools[0]).toMatchObject({ instanceTypes: ["g6.xlarge", "g5.xlarge"], desiredSize: 2 });
+    expect(received[0].aws).toMatchObject({ gpuInstanceTypes: ["g6.xlarge", "g5.xlarge"], gpuCapacityTypes: ["spot", "on-demand"], maxGpus: 3 });
+    expect(received[0].autoscaling).toMatchObject({ minReplicas: 1, maxReplicas: 2 });
     expect(run.outputs.endpoint).toEqual({ value: "nlb.example.com", secret: false });
     expect(run.outputs.kubeconfig.secret).toBe(true);
     expect(run.outputs.clusterName).toEqual({ value: "vllm-eks-4f2c1a9", secret: false });

@@ -51,7 +51,7 @@ describe("existing target, plain HTTP, default settings", () => {
     for (const r of k8sObjects) {
       expect(r.provider).toMatch(/pulumi:providers:kubernetes::existing-cluster::/);
     }
-    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual(["vllm-api-tokens-0"]);
+    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual(["vllm-api-tokens-default"]);
     const components = run.resources.filter((r) => r.type.startsWith("vllm-auth:")).map((r) => `${r.type} ${r.name}`);
     expect(components.sort()).toEqual([
       "vllm-auth:infra:ApiTokens vllm-api-tokens",
@@ -147,7 +147,7 @@ describe("existing target, plain HTTP, default settings", () => {
     const tokensVolume = podSpec(d).volumes!.find((v) => v.name === "tokens")!;
     expect(tokensVolume.secret!.secretName).toBe("vllm-api-tokens");
     const secret = manifestOfKind(run, "Secret", "vllm-api-tokens");
-    expect(secret.stringData).toEqual({ tokens: `${fakeToken("vllm-api-tokens-0")}\n` });
+    expect(secret.stringData).toEqual({ tokens: `${fakeToken("vllm-api-tokens-default")}\n` });
   });
 
   test("the proxy runs restricted: non-root 65532, read-only root, no privileges, RuntimeDefault seccomp", () => {
@@ -226,7 +226,8 @@ describe("existing target, plain HTTP, default settings", () => {
 
   test("rolling updates never drop below the ready replicas, and a PodDisruptionBudget limits evictions", () => {
     const d = deploymentOf(run);
-    expect(d.spec!.replicas).toBe(2);
+    // minReplicas (default 1) run at all times; the autoscaler adds up to maxReplicas.
+    expect(d.spec!.replicas).toBe(1);
     expect(d.spec!.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
     expect(d.spec!.progressDeadlineSeconds).toBeGreaterThanOrEqual(20 * 60);
     expect(Number(d.metadata!.annotations!["pulumi.com/timeoutSeconds"])).toBeGreaterThan(d.spec!.progressDeadlineSeconds!);
@@ -252,8 +253,8 @@ describe("existing target, plain HTTP, default settings", () => {
     expect(o.openaiBaseUrl).toEqual({ value: `http://${LB_HOSTNAME}/v1`, secret: false });
     expect(o.model).toEqual({ value: "meta-llama/Llama-2-7b-chat-hf", secret: false });
     expect(o.namespace).toEqual({ value: "vllm", secret: false });
-    expect(o.token).toEqual({ value: fakeToken("vllm-api-tokens-0"), secret: true });
-    expect(o.tokens).toEqual({ value: [fakeToken("vllm-api-tokens-0")], secret: true });
+    expect(o.token).toEqual({ value: fakeToken("vllm-api-tokens-default"), secret: true });
+    expect(o.tokens).toEqual({ value: [fakeToken("vllm-api-tokens-default")], secret: true });
     expect(o.kubeconfig).toBeUndefined();
     expect(o.clusterName).toBeUndefined();
   });
@@ -264,7 +265,7 @@ describe("existing target, plain HTTP, default settings", () => {
   });
 
   test("no token value appears in a non-secret output or in any plain field of any resource", () => {
-    const token = fakeToken("vllm-api-tokens-0");
+    const token = fakeToken("vllm-api-tokens-default");
     for (const [name, out] of Object.entries(run.outputs)) {
       if (!out.secret) {
         expect(`${name}=${JSON.stringify(out.value)}`).not.toContain(token);

@@ -10,7 +10,7 @@ beforeAll(async () => {
     existingConfig({
       "vllm-auth:domain": "LLM.example.com",
       "vllm-auth:certificateArn": CERT,
-      "vllm-auth:allowedCidrs": JSON.stringify(["203.0.113.0/24", "2001:db8::/32"]),
+      "vllm-auth:allowedCidrs": JSON.stringify(["203.0.113.0/24", "198.51.100.0/24"]),
     }),
     ["vllm-auth:hfToken"],
   );
@@ -56,7 +56,7 @@ describe("existing target with TLS and the 308 redirect", () => {
   });
 
   test("allowedCidrs limit who reaches the load balancer", () => {
-    expect(serviceOf(run).spec!.loadBalancerSourceRanges).toEqual(["203.0.113.0/24", "2001:db8::/32"]);
+    expect(serviceOf(run).spec!.loadBalancerSourceRanges).toEqual(["203.0.113.0/24", "198.51.100.0/24"]);
   });
 
   test("outputs name the domain: http://$(endpoint) is redirected to https, url is https", () => {

@@ -31,7 +31,8 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
       "vllm-auth:model": "facebook/opt-125m",
       "vllm-auth:vllmImage": CPU_IMAGE,
       "vllm-auth:gpusPerReplica": "0",
-      "vllm-auth:replicas": "1",
+      "vllm-auth:minReplicas": "1",
+      "vllm-auth:maxReplicas": "1",
       "vllm-auth:vllmArgs": JSON.stringify(["--max-model-len", "2048"]),
       "vllm-auth:vllmResources": JSON.stringify({ cpu: "2", memory: "6Gi" }),
       "vllm-auth:modelCacheGiB": "5",
@@ -74,20 +75,20 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
   });
 });
 
-describe("scheduling, sizing and token rotation settings", () => {
+describe("scheduling, sizing and named keys", () => {
   let run: ProgramRun;
   beforeAll(async () => {
     run = await runProgram(
       existingConfig({
         "vllm-auth:namespace": "llm-serving",
         "vllm-auth:createNamespace": "false",
-        "vllm-auth:replicas": "3",
+        "vllm-auth:minReplicas": "3",
+        "vllm-auth:maxReplicas": "5",
         "vllm-auth:gpusPerReplica": "2",
         "vllm-auth:nodeSelector": JSON.stringify({ "node.kubernetes.io/instance-type": "g6.12xlarge" }),
         "vllm-auth:tolerations": JSON.stringify([{ key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule" }]),
         "vllm-auth:proxyResources": JSON.stringify({ cpu: "500m", memory: "512Mi" }),
-        "vllm-auth:tokenCount": "2",
-        "vllm-auth:firstTokenId": "3",
+        "vllm-auth:apiKeys": JSON.stringify([{ name: "alice" }, { name: "ci-bot", generation: 2 }]),
       }),
       ["vllm-auth:hfToken"],
     );
@@ -124,15 +125,16 @@ describe("scheduling, sizing and token rotation settings", () => {
     expect(container(deploymentOf(run), "proxy").resources!.limits).toEqual({ cpu: "500m", memory: "512Mi" });
   });
 
-  test("tokens 3 and 4 are valid: both in the tokens file, both in `tokens`, the oldest in `token`", () => {
-    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
-      "vllm-api-tokens-3",
-      "vllm-api-tokens-4",
+  test("one token per named key, replaced when its generation changes: both in the tokens file, the first in `token`", () => {
+    const passwords = ofType(run, "random:index/randomPassword:RandomPassword");
+    expect(passwords.map((r) => [r.name, r.inputs.keepers])).toEqual([
+      ["vllm-api-tokens-alice", { generation: "0" }],
+      ["vllm-api-tokens-ci-bot", { generation: "2" }],
     ]);
-    const [t3, t4] = [fakeToken("vllm-api-tokens-3"), fakeToken("vllm-api-tokens-4")];
-    expect(manifestOfKind(run, "Secret", "vllm-api-tokens").stringData).toEqual({ tokens: `${t3}\n${t4}\n` });
-    expect(run.outputs.tokens).toEqual({ value: [t3, t4], secret: true });
-    expect(run.outputs.token).toEqual({ value: t3, secret: true });
+    const [alice, bot] = [fakeToken("vllm-api-tokens-alice"), fakeToken("vllm-api-tokens-ci-bot")];
+    expect(manifestOfKind(run, "Secret", "vllm-api-tokens").stringData).toEqual({ tokens: `${alice}\n${bot}\n` });
+    expect(run.outputs.tokens).toEqual({ value: [alice, bot], secret: true });
+    expect(run.outputs.token).toEqual({ value: alice, secret: true });
   });
 });
 
@@ -175,15 +177,21 @@ describe("proxy image built from proxy/ and pushed to proxyRegistry, cluster fro
 });
 
 describe("a stack with config mistakes", () => {
+  test("a misspelt key stops the program with the nearest key, instead of being ignored", async () => {
+    await expect(runProgram(existingConfig({ "vllm-auth:gatewayReplica": "3" }))).rejects.toThrow(
+      "vllm-auth:gatewayReplica: is not a key this program reads. Did you mean vllm-auth:gatewayReplicas?",
+    );
+  });
+
   test("fails before creating anything, with every mistake in one message", async () => {
     await expect(
       runProgram({
         "vllm-auth:target": "existing",
-        "vllm-auth:replicas": "two",
+        "vllm-auth:maxReplicas": "two",
         "vllm-auth:vllmImage": "vllm/vllm-openai:latest",
       }),
     ).rejects.toThrow(
-      /Invalid configuration \(3 problems\)[\s\S]*vllm-auth:replicas[\s\S]*vllm-auth:vllmImage[\s\S]*vllm-auth:proxyImage/,
+      /Invalid configuration \(3 problems\)[\s\S]*vllm-auth:vllmImage[\s\S]*vllm-auth:proxyImage[\s\S]*vllm-auth:maxReplicas/,
     );
   });
 });

@@ -12,7 +12,7 @@ import {
   loadBalancerAddress,
   nlbAnnotations,
   servicePorts,
-  tokenIds,
+  validateTokenNames,
   tokensFileContent,
   validateVllmServerArgs,
   vllmDrainCommand,
@@ -56,12 +56,11 @@ describe("labels", () => {
 });
 
 describe("tokens", () => {
-  test("rotation keeps numbers stable: adding appends, retiring drops the first", () => {
-    expect(tokenIds(0, 1)).toEqual([0]);
-    expect(tokenIds(0, 2)).toEqual([0, 1]);
-    expect(tokenIds(1, 1)).toEqual([1]);
-    expect(() => tokenIds(0, 0)).toThrow("ApiTokens: count must be a whole number >= 1, got 0");
-    expect(() => tokenIds(-1, 1)).toThrow("ApiTokens: firstId must be a whole number >= 0, got -1");
+  test("names are checked: at least one, each once, generations whole numbers >= 0", () => {
+    expect(() => validateTokenNames([{ name: "alice", generation: 0 }, { name: "bob", generation: 3 }])).not.toThrow();
+    expect(() => validateTokenNames([])).toThrow("ApiTokens: keys is empty; name at least one key");
+    expect(() => validateTokenNames([{ name: "a", generation: 0 }, { name: "a", generation: 1 }])).toThrow('ApiTokens: key "a" is listed twice');
+    expect(() => validateTokenNames([{ name: "a", generation: -1 }])).toThrow('ApiTokens: generation of key "a" must be a whole number >= 0, got -1');
   });
 
   test("the tokens file has one token per line", () => {

@@ -5,6 +5,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { Manifest, REDACTED, safeManifestOf } from "../../stacks/manifests";
 import { readStackConfig } from "../../stacks/render";
+import { stackFile, stackNames } from "../../stacks/stackFiles";
 import { validateManifest } from "./harness";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -28,7 +29,7 @@ describe("readStackConfig", () => {
       stackFile,
       [
         "config:",
-        "  vllm-auth:replicas: 3",
+        "  vllm-auth:maxReplicas: 3",
         "  vllm-auth:vllmArgs: [\"--max-model-len\", \"2048\"]",
         "  vllm-auth:hfToken:",
         "    secure: AAABAHNlY3JldA==",
@@ -36,12 +37,26 @@ describe("readStackConfig", () => {
       ].join("\n"),
     );
     const config = readStackConfig(path.join(ROOT, "Pulumi.yaml"), stackFile);
-    expect(config.values["vllm-auth:replicas"]).toBe("3");
+    expect(config.values["vllm-auth:maxReplicas"]).toBe("3");
     expect(config.values["vllm-auth:vllmArgs"]).toBe('["--max-model-len","2048"]');
     expect(config.values["vllm-auth:hfToken"]).toBe(REDACTED);
     expect(config.secretKeys).toEqual(["vllm-auth:hfToken"]);
     expect(config.values["aws:region"]).toBe("eu-west-1");
     expect(config.values["vllm-auth:namespace"]).toBe("vllm");
+  });
+});
+
+describe("stack files", () => {
+  test("a stack is a Pulumi.<stack>.yaml; a missing one names the stacks there are and the nearest", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stacks-"));
+    for (const name of ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.eu.staging.yaml", "Pulumi.kind.yml", "notes.yaml"]) {
+      fs.writeFileSync(path.join(dir, name), "config: {}\n");
+    }
+    expect(stackNames(dir)).toEqual(["dev", "eu.staging", "kind", "prod"]);
+    expect(stackFile(dir, "kind")).toBe(path.join(dir, "Pulumi.kind.yml"));
+    expect(() => stackFile(dir, "prd")).toThrow('no stack "prd": there is no Pulumi.prd.yaml. The stacks here are dev, eu.staging, kind, prod. Did you mean --stack prod?');
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "stacks-"));
+    expect(() => stackFile(empty, "dev")).toThrow("No stack has a file yet; create one with: pulumi stack init <name>.");
   });
 });
 
@@ -95,6 +110,13 @@ describe("npm run render", () => {
     expect(status).toBe(1);
     expect(stdout).toBe("");
     expect(stderr).toContain("vllm-auth:proxyImage: is required on target existing");
+  }, 60_000);
+
+  test("stops at a stack without a stack file, naming the stacks there are and the nearest", () => {
+    const { status, stdout, stderr } = render(["--stack", "doesnotexist"]);
+    expect(status).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toBe('render: no stack "doesnotexist": there is no Pulumi.doesnotexist.yaml. The stacks here are dev. Did you mean --stack dev?\n');
   }, 60_000);
 
   test("rejects unknown arguments with its usage", () => {

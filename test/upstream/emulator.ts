@@ -3,9 +3,13 @@
  * OpenAI-compatible server, records every request, and can be told to fail in the ways
  * a real upstream fails (refused, reset, cut mid-stream, hung).
  *
+ * It also counts, per request, the tokens it generated and how many of them it wrote before the
+ * response ended, was aborted or failed (`usage`), so metering tests can compare counts with it.
+ *
  * Library: `const up = new VllmEmulator({ tokenDelayMs: 5 }); await up.start(); ... await up.close();`
  * CLI:     `tsx test/upstream/emulator.ts --port 8000 --token-delay-ms 20` prints its URL.
  */
+import { createHash } from "node:crypto";
 import http from "node:http";
 import type net from "node:net";
 import { once } from "node:events";
@@ -22,11 +26,33 @@ import {
   parseEmbeddingRequest,
   parseGenerationRequest,
   planGeneration,
+  streamErrorEvent,
   streamEvents,
   unixSeconds,
+  type StreamEvent,
 } from "./vllm-shapes";
 
-export type FailureMode = "none" | "refuse" | "reset-before-headers" | "die-mid-stream" | "hang";
+/**
+ * "error-mid-stream": after dieAfterEvents events a stream gets vLLM's error event and [DONE]
+ * (an engine failure vLLM reports in-band); a non-streamed answer gets a 500 error body.
+ */
+export type FailureMode = "none" | "refuse" | "reset-before-headers" | "die-mid-stream" | "error-mid-stream" | "hang";
+
+/** What the emulator generated for one request and how much of it it wrote. */
+export interface UsageRecord {
+  /** The RecordedRequest's id. */
+  readonly requestId: number;
+  readonly route: "chat" | "completion" | "embedding";
+  readonly stream: boolean;
+  /** Tokens it generated: the prompt's and the completion it planned. */
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** Completion tokens in the events it wrote before the stream ended, was aborted or failed; for a non-streamed answer, all of them once the whole body was written, else 0. */
+  writtenTokens: number;
+  /** Whether it wrote anything that reports the prompt (a stream's first event, a whole body). */
+  promptWritten: boolean;
+  outcome: "pending" | "complete" | "aborted" | "failed";
+}
 
 export interface EmulatorOptions {
   host?: string;
@@ -36,6 +62,8 @@ export interface EmulatorOptions {
   completionTokens?: number;
   ready?: boolean;
   quiet?: boolean;
+  /** `system_fingerprint`; defaults to one shaped like vLLM v0.29.0's (`vllm-0.29.0-<hash8>`), null for none. */
+  fingerprint?: string | null;
 }
 
 export interface RecordedRequest {
@@ -131,7 +159,9 @@ export class VllmEmulator {
   private readonly sockets = new Map<net.Socket, SocketState>();
   private readonly waiters = new Set<() => void>();
   private readonly routes: Record<string, Route>;
+  private readonly fingerprint: string | null;
   private recorded: RecordedRequest[] = [];
+  private usageRecords: UsageRecord[] = [];
   private requestedPort: number;
   private boundPort?: number;
   private listening = false;
@@ -150,6 +180,8 @@ export class VllmEmulator {
     this.tokenDelayMs = opts.tokenDelayMs ?? 0;
     this.completionTokens = opts.completionTokens ?? 12;
     this.ready = opts.ready ?? true;
+    this.fingerprint =
+      opts.fingerprint === undefined ? `vllm-0.29.0-${createHash("sha256").update(this.model).digest("hex").slice(0, 8)}` : opts.fingerprint;
     // Silent under jest unless asked, so test output stays readable.
     this.quiet = opts.quiet ?? process.env.JEST_WORKER_ID !== undefined;
     this.routes = this.buildRoutes();
@@ -174,6 +206,17 @@ export class VllmEmulator {
 
   get requests(): readonly RecordedRequest[] {
     return this.recorded;
+  }
+
+  /** One record per generation or embedding request that passed validation, in arrival order. */
+  get usage(): readonly UsageRecord[] {
+    return this.usageRecords;
+  }
+
+  /** Resolves with request `requestId`'s usage record once its response ended (complete, aborted or failed). */
+  waitForUsage(requestId: number, timeoutMs = DEFAULT_WAIT_MS): Promise<UsageRecord> {
+    const check = () => this.usageRecords.find((u) => u.requestId === requestId && u.outcome !== "pending");
+    return this.waitFor(check, timeoutMs, `usage of request #${requestId}`);
   }
 
   get openSockets(): number {
@@ -203,6 +246,7 @@ export class VllmEmulator {
 
   reset(): void {
     this.recorded = [];
+    this.usageRecords = [];
     this.nextRequestId = 0;
   }
 
@@ -356,43 +400,87 @@ export class VllmEmulator {
     sendJson(ex.res, 200, modelsBody(this.model, this.createdAt));
   }
 
+  private track(ex: Exchange, route: UsageRecord["route"], stream: boolean, promptTokens: number, completionTokens: number): UsageRecord {
+    const record: UsageRecord = {
+      requestId: ex.record.id,
+      route,
+      stream,
+      promptTokens,
+      completionTokens,
+      writtenTokens: 0,
+      promptWritten: false,
+      outcome: "pending",
+    };
+    this.usageRecords.push(record);
+    return record;
+  }
+
+  private settle(record: UsageRecord, outcome: UsageRecord["outcome"]): void {
+    record.outcome = outcome;
+    this.notify();
+  }
+
   private async generate(ex: Exchange, kind: GenerationKind): Promise<void> {
     const parsed = parseGenerationRequest(kind, ex.record.body, this.model);
     if (!parsed.ok) return sendJson(ex.res, parsed.status, errorBody(parsed.status, parsed.message));
-    const plan = planGeneration(parsed.value, this.completionTokens);
-    if (parsed.value.stream) return this.stream(ex, streamEvents(plan));
+    const plan = planGeneration(parsed.value, this.completionTokens, this.fingerprint);
+    const usage = this.track(ex, kind, parsed.value.stream, parsed.value.promptTokens, plan.tokens.length);
+    if (parsed.value.stream) return this.stream(ex, streamEvents(plan), usage);
     // Simulate generation time; stop early if the client leaves, as vLLM aborts the request.
-    if (!(await pause(this.tokenDelayMs * plan.tokens.length, ex.signal))) return;
-    return this.sendResult(ex, completionBody(plan));
+    if (!(await pause(this.tokenDelayMs * plan.tokens.length, ex.signal))) return this.settle(usage, "aborted");
+    return this.sendResult(ex, completionBody(plan), usage);
   }
 
   private embeddings(ex: Exchange): Promise<void> | void {
     const parsed = parseEmbeddingRequest(ex.record.body, this.model);
     if (!parsed.ok) return sendJson(ex.res, parsed.status, errorBody(parsed.status, parsed.message));
-    return this.sendResult(ex, embeddingBody(parsed.value));
+    const usage = this.track(ex, "embedding", false, parsed.value.promptTokens, 0);
+    return this.sendResult(ex, embeddingBody(parsed.value), usage);
   }
 
-  /** A successful JSON answer, or under "die-mid-stream" its headers and first half. */
-  private async sendResult(ex: Exchange, body: JsonObject): Promise<void> {
-    if (ex.mode !== "die-mid-stream") return sendJson(ex.res, 200, body);
+  /** A successful JSON answer; under "die-mid-stream" its headers and first half, under "error-mid-stream" a 500. */
+  private async sendResult(ex: Exchange, body: JsonObject, usage: UsageRecord): Promise<void> {
+    if (ex.mode === "error-mid-stream") {
+      sendJson(ex.res, 500, errorBody(500, "The engine failed while generating."));
+      return this.settle(usage, "failed");
+    }
+    if (ex.mode !== "die-mid-stream") {
+      sendJson(ex.res, 200, body);
+      usage.writtenTokens = usage.completionTokens;
+      usage.promptWritten = true;
+      return this.settle(usage, "complete");
+    }
     const text = Buffer.from(JSON.stringify(body));
     ex.res.writeHead(200, jsonHeaders(text.length));
     ex.res.write(text.subarray(0, Math.floor(text.length / 2)));
     await flushThenDestroy(ex.req.socket);
+    this.settle(usage, "failed");
   }
 
   /** One res.write per SSE event, tokenDelayMs apart; stops as soon as the client leaves. */
-  private async stream(ex: Exchange, events: string[]): Promise<void> {
+  private async stream(ex: Exchange, events: StreamEvent[], usage: UsageRecord): Promise<void> {
     ex.res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", ...SERVER_HEADER });
     ex.res.flushHeaders();
-    const dieAt = ex.mode === "die-mid-stream" ? ex.dieAfterEvents : Infinity;
+    const failAt = ex.mode === "die-mid-stream" || ex.mode === "error-mid-stream" ? ex.dieAfterEvents : Infinity;
     for (let i = 0; i < events.length; i++) {
-      if (i > 0 && !(await pause(this.tokenDelayMs, ex.signal))) return;
-      if (i >= dieAt) return flushThenDestroy(ex.req.socket);
-      if (!(await write(ex.res, events[i], ex.signal))) return;
+      if (i > 0 && !(await pause(this.tokenDelayMs, ex.signal))) return this.settle(usage, "aborted");
+      if (i >= failAt) return this.failStream(ex, usage);
+      if (!(await write(ex.res, events[i].text, ex.signal))) return this.settle(usage, "aborted");
+      usage.writtenTokens = events[i].tokens;
+      usage.promptWritten = true;
     }
-    if (dieAt <= events.length) return flushThenDestroy(ex.req.socket);
+    if (failAt <= events.length) return this.failStream(ex, usage);
     ex.res.end();
+    this.settle(usage, "complete");
+  }
+
+  private async failStream(ex: Exchange, usage: UsageRecord): Promise<void> {
+    if (ex.mode === "error-mid-stream") {
+      ex.res.end(`${streamErrorEvent("The engine failed while generating.")}data: [DONE]\n\n`);
+    } else {
+      await flushThenDestroy(ex.req.socket);
+    }
+    this.settle(usage, "failed");
   }
 
   private waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {

@@ -1,6 +1,16 @@
 /**
  * Request validation and response bodies shaped like vLLM's OpenAI-compatible server.
  * Pure functions: the HTTP side lives in emulator.ts.
+ *
+ * Streamed chunks and their usage follow vLLM v0.29.0: vllm/entrypoints/openai/chat_completion/serving.py
+ * (`chat_completion_stream_generator`), completion/serving.py (`completion_stream_generator`), the
+ * chunk classes in chat_completion/protocol.py and completion/protocol.py, and `should_include_usage`
+ * in vllm/entrypoints/serve/utils/api_utils.py; checked against streams captured from a v0.29.0 server.
+ * Members appear in pydantic class order and only when set (`model_dump_json(exclude_unset=True)`).
+ * Where the emulator departs from vLLM: it ends every choice with an empty-content chunk carrying
+ * `finish_reason` that is not counted as a token (vLLM counts the EOS token of a "stop" and puts a
+ * "length" finish on the last token's chunk), and non-streamed choices leave out vLLM's null extras
+ * (`refusal`, `stop_reason`, `token_ids`, ...).
  */
 import { createHash, randomBytes } from "node:crypto";
 
@@ -14,7 +24,10 @@ export interface GenerationRequest {
   kind: GenerationKind;
   model: string;
   stream: boolean;
+  /** `stream_options.include_usage`: a final chunk with `"choices":[]` and the usage. */
   includeUsage: boolean;
+  /** `stream_options.continuous_usage_stats` (with include_usage): usage on every chunk. */
+  continuousUsage: boolean;
   maxTokens?: number;
   promptTokens: number;
 }
@@ -34,6 +47,14 @@ export interface GenerationPlan {
   created: number;
   tokens: string[];
   finishReason: "stop" | "length";
+  /** vLLM's `system_fingerprint` (`--fingerprint-mode full` by default); null when it sends none. */
+  fingerprint: string | null;
+}
+
+/** One SSE event and the completion tokens written once it is out. */
+export interface StreamEvent {
+  readonly text: string;
+  readonly tokens: number;
 }
 
 const REPLY = "Hello! I'm LLaMA, an AI assistant developed by Meta AI. How can I help you today?";
@@ -151,18 +172,36 @@ export function parseGenerationRequest(kind: GenerationKind, raw: Buffer, served
   if (!promptTokens.ok) return promptTokens;
   const maxTokens = parseMaxTokens(body);
   if (!maxTokens.ok) return maxTokens;
-  const options = isObject(body.stream_options) ? body.stream_options : {};
+  const streamOptions = parseStreamOptions(body);
+  if (!streamOptions.ok) return streamOptions;
   return {
     ok: true,
     value: {
       kind,
       model: served,
       stream: body.stream === true,
-      includeUsage: options.include_usage === true,
+      ...streamOptions.value,
       maxTokens: maxTokens.value,
       promptTokens: Math.max(1, promptTokens.value),
     },
   };
+}
+
+/**
+ * vLLM's reading of `stream_options` (StreamOptions in vllm/entrypoints/openai/engine/protocol.py:
+ * include_usage defaults to true, continuous_usage_stats to false; `should_include_usage` honours
+ * continuous stats only with include_usage), and the request validator that refuses options on a
+ * request that does not stream.
+ */
+function parseStreamOptions(body: JsonObject): Parsed<{ includeUsage: boolean; continuousUsage: boolean }> {
+  const options = body.stream_options;
+  if (options === undefined || options === null) return { ok: true, value: { includeUsage: false, continuousUsage: false } };
+  if (!isObject(options)) return fail(400, "stream_options: Input should be a valid dictionary or object.");
+  if (Object.keys(options).length > 0 && body.stream !== true) {
+    return fail(400, "Stream options can only be defined when `stream=True`.");
+  }
+  const includeUsage = options.include_usage === undefined || options.include_usage === true;
+  return { ok: true, value: { includeUsage, continuousUsage: includeUsage && options.continuous_usage_stats === true } };
 }
 
 function parseChatPrompt(body: JsonObject): Parsed<number> {
@@ -199,7 +238,7 @@ export function replyTokens(count: number): string[] {
   return Array.from({ length: count }, (_, i) => (i === 0 ? "" : " ") + REPLY_WORDS[i % REPLY_WORDS.length]);
 }
 
-export function planGeneration(request: GenerationRequest, completionTokens: number): GenerationPlan {
+export function planGeneration(request: GenerationRequest, completionTokens: number, fingerprint: string | null = null): GenerationPlan {
   const count = Math.min(completionTokens, request.maxTokens ?? completionTokens);
   return {
     request,
@@ -207,12 +246,12 @@ export function planGeneration(request: GenerationRequest, completionTokens: num
     created: unixSeconds(),
     tokens: replyTokens(count),
     finishReason: count < completionTokens ? "length" : "stop",
+    fingerprint,
   };
 }
 
-function usage(plan: GenerationPlan): JsonObject {
-  const completion = plan.tokens.length;
-  const prompt = plan.request.promptTokens;
+/** UsageInfo's members in class order: prompt_tokens, total_tokens, completion_tokens, then the details. */
+function usage(prompt: number, completion: number): JsonObject {
   return { prompt_tokens: prompt, total_tokens: prompt + completion, completion_tokens: completion };
 }
 
@@ -222,42 +261,80 @@ function header(plan: GenerationPlan, object: string): JsonObject {
 
 export function completionBody(plan: GenerationPlan): JsonObject {
   const text = plan.tokens.join("");
-  const choice: JsonObject =
-    plan.request.kind === "chat"
-      ? { index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: plan.finishReason }
-      : { index: 0, text, logprobs: null, finish_reason: plan.finishReason };
-  const object = plan.request.kind === "chat" ? "chat.completion" : "text_completion";
-  return { ...header(plan, object), choices: [choice], usage: usage(plan) };
+  const chat = plan.request.kind === "chat";
+  const choice: JsonObject = chat
+    ? { index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: plan.finishReason }
+    : { index: 0, text, logprobs: null, finish_reason: plan.finishReason };
+  // Non-streamed answers are dumped whole (no exclude_unset): every member, nulls included.
+  const total = { ...usage(plan.request.promptTokens, plan.tokens.length), prompt_tokens_details: null, completion_tokens_details: null };
+  const body: JsonObject = {
+    ...header(plan, chat ? "chat.completion" : "text_completion"),
+    choices: [choice],
+    service_tier: null,
+    system_fingerprint: plan.fingerprint,
+    usage: total,
+  };
+  const extras: JsonObject = chat
+    ? { prompt_logprobs: null, prompt_token_ids: null, prompt_text: null, kv_transfer_params: null, ec_transfer_params: null, metrics: null }
+    : { kv_transfer_params: null, ec_transfer_params: null, metrics: null };
+  return { ...body, ...extras };
 }
 
 function sse(data: Json): string {
   return `data: ${JSON.stringify(data)}\n\n`;
 }
 
-function chatChunk(plan: GenerationPlan, delta: JsonObject, finish: string | null): string {
-  const choice: JsonObject = { index: 0, delta, logprobs: null, finish_reason: finish };
-  return sse({ ...header(plan, "chat.completion.chunk"), choices: [choice] });
-}
-
-function textChunk(plan: GenerationPlan, text: string, finish: string | null): string {
-  const choice: JsonObject = { index: 0, text, logprobs: null, finish_reason: finish };
-  return sse({ ...header(plan, "text_completion"), choices: [choice] });
+/**
+ * One chunk: vLLM sets `usage` on every chunk only with continuous stats, and stamps
+ * `system_fingerprint` on a finishing chunk only when no usage chunk follows.
+ */
+function chunk(plan: GenerationPlan, object: string, choice: JsonObject, tokens: number, tail: JsonObject = {}): string {
+  const { promptTokens, continuousUsage, includeUsage } = plan.request;
+  const data: JsonObject = { ...header(plan, object), choices: [choice] };
+  if (continuousUsage) {
+    // chat passes completion_tokens_details (None without a reasoning parser) explicitly, so it is "set"; completions do not.
+    data.usage = plan.request.kind === "chat" ? { ...usage(promptTokens, tokens), completion_tokens_details: null } : usage(promptTokens, tokens);
+  }
+  if (choice.finish_reason !== null && !includeUsage && plan.fingerprint !== null) data.system_fingerprint = plan.fingerprint;
+  return sse({ ...data, ...tail });
 }
 
 /** Every SSE event of a streamed answer, in order, ending with `data: [DONE]`. */
-export function streamEvents(plan: GenerationPlan): string[] {
+export function streamEvents(plan: GenerationPlan): StreamEvent[] {
   const chat = plan.request.kind === "chat";
-  const events = chat
-    ? [
-        chatChunk(plan, { role: "assistant", content: "" }, null),
-        ...plan.tokens.map((t) => chatChunk(plan, { content: t }, null)),
-        chatChunk(plan, {}, plan.finishReason),
-      ]
-    : [...plan.tokens.map((t) => textChunk(plan, t, null)), textChunk(plan, "", plan.finishReason)];
   const object = chat ? "chat.completion.chunk" : "text_completion";
-  if (plan.request.includeUsage) events.push(sse({ ...header(plan, object), choices: [], usage: usage(plan) }));
-  events.push("data: [DONE]\n\n");
+  const events: StreamEvent[] = [];
+  const push = (choice: JsonObject, tokens: number, tail?: JsonObject) => events.push({ text: chunk(plan, object, choice, tokens, tail), tokens });
+  if (chat) {
+    // The first chunk carries the role, plus the prompt_token_ids and prompt_text vLLM passes explicitly (None).
+    push({ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }, 0, { prompt_token_ids: null, prompt_text: null });
+  }
+  plan.tokens.forEach((t, i) => {
+    const choice: JsonObject = chat
+      ? { index: 0, delta: { content: t }, logprobs: null, finish_reason: null, token_ids: null }
+      : { index: 0, text: t, logprobs: null, finish_reason: null, stop_reason: null, prompt_token_ids: null, token_ids: null };
+    push(choice, i + 1);
+  });
+  const count = plan.tokens.length;
+  push(
+    chat
+      ? { index: 0, delta: { content: "" }, logprobs: null, finish_reason: plan.finishReason, stop_reason: null, token_ids: null }
+      : { index: 0, text: "", logprobs: null, finish_reason: plan.finishReason, stop_reason: null, prompt_token_ids: null, token_ids: null },
+    count,
+  );
+  if (plan.request.includeUsage) {
+    // The usage chunk is dumped with exclude_none: no null members, fingerprint included when set.
+    const last: JsonObject = { ...header(plan, object), choices: [], usage: usage(plan.request.promptTokens, count) };
+    if (plan.fingerprint !== null) last.system_fingerprint = plan.fingerprint;
+    events.push({ text: sse(last), tokens: count });
+  }
+  events.push({ text: "data: [DONE]\n\n", tokens: count });
   return events;
+}
+
+/** vLLM's error event when generation fails mid-stream (ErrorResponse: `{"error":{...}}`), followed by [DONE]. */
+export function streamErrorEvent(message: string): string {
+  return sse({ error: { message, type: "InternalServerError", param: null, code: 500 } });
 }
 
 /** A unit vector derived from the input, so equal inputs embed equally. */
@@ -277,6 +354,6 @@ export function embeddingBody(request: EmbeddingRequest): JsonObject {
     created: unixSeconds(),
     model: request.model,
     data,
-    usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0 },
+    usage: usage(tokens, 0),
   };
 }

@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 
 /** A credential file that cannot be used: the message names the file and line, never a secret. */
@@ -29,7 +30,10 @@ export type FileParser<T> = (text: string, file: string) => T;
  */
 export class WatchedFile<T> {
   private current: T;
-  private lastText: string;
+  /** A digest of the text last read, not the text: a large key file is not kept twice in memory. */
+  private lastDigest: string;
+  /** What the last stat saw: an unchanged file is not read again at every poll. */
+  private lastStat = "";
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
@@ -45,7 +49,7 @@ export class WatchedFile<T> {
     text: string,
     value: T,
   ) {
-    this.lastText = text;
+    this.lastDigest = textDigest(text);
     this.current = value;
   }
 
@@ -98,23 +102,29 @@ export class WatchedFile<T> {
   private async readAndSwap(): Promise<void> {
     let text: string;
     try {
+      // Through the symlink a Kubernetes Secret volume swaps: a new version has a new inode.
+      const info = await stat(this.file);
+      const seen = `${info.ino}:${info.size}:${info.mtimeMs}`;
+      if (seen === this.lastStat) return;
+      this.lastStat = seen;
       text = await readFile(this.file, "utf8");
     } catch (error) {
       this.fail(`${this.variable} ${this.file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}); keeping the last good credentials`);
       return;
     }
-    if (text === this.lastText) return;
+    const digest = textDigest(text);
+    if (digest === this.lastDigest) return;
     let value: T;
     try {
       value = this.parse(text, this.file);
     } catch (error) {
-      this.lastText = text;
+      this.lastDigest = digest;
       const reason = error instanceof CredentialFileError ? error.message : String(error);
       this.fail(`${reason}; keeping the last good credentials`);
       return;
     }
     this.lastFailure = undefined;
-    this.lastText = text;
+    this.lastDigest = digest;
     this.current = value;
     this.events.onReload?.(value);
   }
@@ -124,4 +134,8 @@ export class WatchedFile<T> {
     this.lastFailure = message;
     this.events.onReloadFailed?.(new CredentialFileError(this.code, message));
   }
+}
+
+function textDigest(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("base64");
 }

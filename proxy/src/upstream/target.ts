@@ -42,7 +42,7 @@ export class UpstreamTarget {
     this.pool = new ConnectionPool(options.origin, options.pool);
     this.control = new Client(options.origin, {
       pipelining: 1,
-      connectTimeout: options.pool.connectTimeoutMs,
+      connect: { timeout: options.pool.connectTimeoutMs, keepAlive: true, keepAliveInitialDelay: options.pool.tcpKeepAliveMs },
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 4_000,
     });
