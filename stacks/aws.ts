@@ -9,6 +9,7 @@ import {
   LoadBalancerController,
   Network,
   ProxyImage,
+  SYSTEM_NODE_LABELS,
   SystemNodeScaling,
   Tls,
   VLLM_IMAGE_GIB,
@@ -175,6 +176,7 @@ export function deployAws(settings: Settings): AwsOutputs {
     provider: cluster.provider,
     proxyImage,
     ...(tls ? { certificateArn: tls.certificateArn } : {}),
+    systemNodeSelector: SYSTEM_NODE_LABELS,
     // GPU nodes to run on, and the controller whose webhook and NLB the Service needs.
     dependsOn: [...pools.map((p) => p.nodeGroup), loadBalancers.release],
   });

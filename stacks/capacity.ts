@@ -72,7 +72,7 @@ export function deployCapacity(i: CapacityInputs): CapacityOutputs {
   const autoscaled = isAutoscaled(i.scaling);
 
   const monitoring = i.installMonitoring
-    ? new Monitoring("vllm-monitoring", { nodeSelector: i.systemNodeSelector, provider: i.provider }, i.opts)
+    ? new Monitoring("vllm-monitoring", { app: i.app, nodeSelector: i.systemNodeSelector, provider: i.provider }, i.opts)
     : undefined;
   if (monitoring !== undefined) {
     new ServingMonitors(

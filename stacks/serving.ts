@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ApiTokens, AppIdentity, Ingress, VllmServer, imageVersion, namespaceLabels } from "../infra/k8s";
+import { ApiTokens, AppIdentity, Ingress, VllmServer, imageVersion, isAutoscaled, namespaceLabels, selectorLabels } from "../infra/k8s";
+import { deployCapacity } from "./capacity";
 import { Settings } from "./settings";
 
 /** What the serving stack needs from the target that hosts it. */
@@ -11,6 +12,8 @@ export interface ServingDeps {
   proxyImage: pulumi.Input<string>;
   /** ACM certificate for `settings.tls.domain`; overrides `settings.tls.certificateArn` (the aws target issues one). */
   certificateArn?: pulumi.Input<string>;
+  /** Labels of the nodes KEDA and monitoring run on (the system nodes on aws); none elsewhere. */
+  systemNodeSelector?: Readonly<Record<string, string>>;
   /** Parent of the serving components. */
   parent?: pulumi.Resource;
   /** Resources that must exist first (GPU nodes, the load balancer controller). */
@@ -35,6 +38,8 @@ export interface ServingOutputs {
   model: string;
   /** Namespace of every serving object. */
   namespace: pulumi.Output<string>;
+  /** Grafana's admin password (secret), when monitoring is installed. */
+  grafanaAdminPassword?: pulumi.Output<string>;
 }
 
 /** The application name in labels and the base name of the serving objects. */
@@ -92,6 +97,7 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
       vllmArgs: settings.vllmArgs,
       // The replicas that always run; KEDA scales between minReplicas and maxReplicas.
       replicas: Math.max(1, settings.autoscaling.minReplicas),
+      autoscaled: isAutoscaled(settings.autoscaling),
       gpusPerReplica: settings.gpusPerReplica,
       proxyImage: deps.proxyImage,
       tokensSecretName: tokens.secretName,
@@ -122,6 +128,23 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
     opts,
   );
 
+  const capacity = deployCapacity({
+    namespace,
+    namespaceName: settings.namespace,
+    app,
+    deploymentName: APP_NAME,
+    gatewaySelector: selectorLabels({ ...app, name: `${APP_NAME}-gateway` }),
+    replicaSelector: server.selector,
+    scaling: settings.autoscaling,
+    installKeda: settings.installKeda,
+    installMonitoring: settings.installMonitoring,
+    ...(settings.prometheusUrl !== undefined ? { prometheusUrl: settings.prometheusUrl } : {}),
+    systemNodeSelector: deps.systemNodeSelector ?? {},
+    provider: deps.provider,
+    opts,
+    scaleTargets: [server],
+  });
+
   return {
     endpoint: ingress.endpoint,
     url: ingress.url,
@@ -131,5 +154,6 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
     loadBalancerHostname: ingress.address,
     model: settings.model,
     namespace,
+    ...(capacity.grafanaAdminPassword !== undefined ? { grafanaAdminPassword: capacity.grafanaAdminPassword } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { AppIdentity, appLabels } from "./labels";
 
 /** kube-prometheus-stack 91.5.0 (prometheus-community/helm-charts release kube-prometheus-stack-91.5.0, September 2026). */
 export const KUBE_PROMETHEUS_STACK_CHART_VERSION = "91.5.0";
@@ -40,8 +41,8 @@ export interface MonitoringArgs {
   readonly nodeSelector?: Readonly<Record<string, string>>;
   /** Chart version. Defaults to {@link KUBE_PROMETHEUS_STACK_CHART_VERSION}. */
   readonly chartVersion?: string;
-  /** Labels of the namespace the component creates. */
-  readonly namespaceLabels?: Readonly<Record<string, string>>;
+  /** Labels identity of the stack that installs it. */
+  readonly app: AppIdentity;
   /** Kubernetes provider for every object. */
   readonly provider?: k8s.Provider;
 }
@@ -132,10 +133,11 @@ export class Monitoring extends pulumi.ComponentResource {
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vllm-auth:infra:Monitoring", name, {}, opts);
     const self = { parent: this, provider: args.provider };
+    const labels = appLabels(args.app, "monitoring");
 
     const namespace = new k8s.core.v1.Namespace(
       `${name}-namespace`,
-      { metadata: { name: MONITORING_NAMESPACE, labels: { ...(args.namespaceLabels ?? {}) } } },
+      { metadata: { name: MONITORING_NAMESPACE, labels } },
       self,
     );
     this.namespace = namespace.metadata.name;
@@ -147,7 +149,7 @@ export class Monitoring extends pulumi.ComponentResource {
     const adminSecret = new k8s.core.v1.Secret(
       `${name}-grafana-admin`,
       {
-        metadata: { name: GRAFANA_ADMIN_SECRET, namespace: this.namespace },
+        metadata: { name: GRAFANA_ADMIN_SECRET, namespace: this.namespace, labels },
         type: "Opaque",
         stringData: { "admin-user": GRAFANA_ADMIN_USER, "admin-password": this.grafanaAdminPassword },
       },

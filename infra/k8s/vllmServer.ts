@@ -16,12 +16,9 @@ export interface VllmServerArgs {
   readonly vllmImage: string;
   /** Extra vLLM flags; `--host`, `--port` and `--tensor-parallel-size` are set by the component. */
   readonly vllmArgs: readonly string[];
-  /** Pods. Defaults to `2`. Ignored when `autoscaled`. */
+  /** Pods; with `autoscaled`, only the count the Deployment starts with. Defaults to `2`. */
   readonly replicas?: number;
-  /**
-   * An autoscaler (KEDA) owns the replica count: the Deployment leaves `replicas` out, so that
-   * `pulumi up` never resets the count the autoscaler set. Defaults to `false`.
-   */
+  /** An autoscaler (KEDA) owns `spec.replicas` after creation; Pulumi stops setting it. Defaults to `false`. */
   readonly autoscaled?: boolean;
   /** GPUs per pod, also vLLM's tensor parallel size; `0` runs on CPU. Defaults to `1`. */
   readonly gpusPerReplica?: number;
@@ -105,7 +102,7 @@ export class VllmServer extends pulumi.ComponentResource {
           annotations: awaitTimeoutAnnotation(),
         },
         spec: {
-          ...(args.autoscaled === true ? {} : { replicas }),
+          replicas,
           selector: { matchLabels: this.selector },
           // Never fewer ready pods than asked for: a new pod must be ready before an old one goes.
           strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
@@ -140,7 +137,8 @@ export class VllmServer extends pulumi.ComponentResource {
           },
         },
       },
-      self,
+      // pulumi-kubernetes' advice for a field another controller owns (server-side apply): ignoreChanges.
+      args.autoscaled === true ? { ...self, ignoreChanges: ["spec.replicas"] } : self,
     );
     this.deploymentName = deployment.metadata.name;
 

@@ -46,7 +46,21 @@ describe("the whole program, target aws, default config", () => {
 
   it("makes Kubernetes objects the Kubernetes schema knows, field by field", () => {
     const objects = manifests(run);
-    expect(objects.map((m) => m.kind).sort()).toEqual(["Deployment", "Namespace", "PodDisruptionBudget", "Secret", "Secret", "Service"]);
+    expect(objects.map((m) => m.kind).sort()).toEqual([
+      "ConfigMap",
+      "ConfigMap",
+      "Deployment",
+      "Namespace",
+      "Namespace",
+      "PodDisruptionBudget",
+      "PodMonitor",
+      "PodMonitor",
+      "ScaledObject",
+      "Secret",
+      "Secret",
+      "Secret",
+      "Service",
+    ]);
     for (const m of objects) expect(() => validateManifest(m)).not.toThrow();
   });
 
@@ -82,7 +96,7 @@ describe("the whole program, target aws, default config", () => {
 
   it("asks for an NLB the installed AWS Load Balancer Controller can build", () => {
     expect(serviceOf(run).metadata?.annotations?.["service.beta.kubernetes.io/aws-load-balancer-type"]).toBe("external");
-    expect(single(run, "kubernetes:helm.sh/v3:Release").inputs.chart).toBe("aws-load-balancer-controller");
+    expect(named(run, "kubernetes:helm.sh/v3:Release", "vllm-lbc-release").inputs.chart).toBe("aws-load-balancer-controller");
   });
 
   it("exports the endpoint, a secret token, a secret kubeconfig that calls aws eks get-token, and the cluster's name", () => {

@@ -86,9 +86,9 @@ describe("existing target, default settings: KEDA, the ScaledObject and monitori
     expect(selector("vllm-replicas")["app.kubernetes.io/name"]).toBe("vllm");
   });
 
-  test("KEDA owns the replica count: the Deployment leaves replicas out", () => {
-    const deployment = manifestOfKind(run, "Deployment", "vllm");
-    expect(deployment.spec).not.toHaveProperty("replicas");
+  test("KEDA owns the replica count: the Deployment starts at minReplicas and Pulumi ignores later changes", () => {
+    expect((manifestOfKind(run, "Deployment", "vllm").spec as { replicas: number }).replicas).toBe(1);
+    expect(named(run, DEPLOYMENT, "vllm-deployment").ignoreChanges).toEqual(["spec.replicas"]);
   });
 
   test("a scaled-down pod has time to drain: the grace period covers the sidecar's pause and drain", () => {
@@ -134,6 +134,7 @@ describe("existing target, variants", () => {
     expect(ofType(run, SCALED_OBJECT)).toEqual([]);
     expect(releaseNames(run)).not.toContain("vllm-keda-release");
     expect((manifestOfKind(run, "Deployment", "vllm").spec as { replicas: number }).replicas).toBe(3);
+    expect(named(run, DEPLOYMENT, "vllm-deployment").ignoreChanges).toEqual([]);
   });
 
   test("minReplicas 0: the ScaledObject scales to zero", async () => {

@@ -9,6 +9,7 @@ import {
   fakeToken,
   manifestOfKind,
   manifests,
+  named,
   ofType,
   podSpec,
   runProgram,
@@ -40,9 +41,16 @@ describe("existing target, plain HTTP, default settings", () => {
   test("creates exactly the serving objects, all through the configured cluster's provider", () => {
     const kinds = manifests(run).map((m) => `${m.kind}/${m.metadata.name}`).sort();
     expect(kinds).toEqual([
+      "ConfigMap/vllm-auth-endpoint-vllm",
+      "ConfigMap/vllm-auth-vllm-vllm",
       "Deployment/vllm",
+      "Namespace/monitoring",
       "Namespace/vllm",
       "PodDisruptionBudget/vllm",
+      "PodMonitor/vllm-gateway",
+      "PodMonitor/vllm-replicas",
+      "ScaledObject/vllm",
+      "Secret/grafana-admin",
       "Secret/vllm-api-tokens",
       "Secret/vllm-hf-token",
       "Service/vllm-auth",
@@ -51,18 +59,23 @@ describe("existing target, plain HTTP, default settings", () => {
     for (const r of k8sObjects) {
       expect(r.provider).toMatch(/pulumi:providers:kubernetes::existing-cluster::/);
     }
-    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual(["vllm-api-tokens-default"]);
+    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual(["vllm-api-tokens-default", "vllm-monitoring-grafana-admin"]);
     const components = run.resources.filter((r) => r.type.startsWith("vllm-auth:")).map((r) => `${r.type} ${r.name}`);
     expect(components.sort()).toEqual([
       "vllm-auth:infra:ApiTokens vllm-api-tokens",
+      "vllm-auth:infra:Dashboards vllm-dashboards",
       "vllm-auth:infra:Ingress vllm-auth",
+      "vllm-auth:infra:Keda vllm-keda",
+      "vllm-auth:infra:Monitoring vllm-monitoring",
+      "vllm-auth:infra:ReplicaAutoscaler vllm",
+      "vllm-auth:infra:ServingMonitors vllm",
       "vllm-auth:infra:VllmServer vllm",
     ]);
   });
 
   test("every Kubernetes object is valid against the Kubernetes OpenAPI schema", () => {
     const all = manifests(run);
-    expect(all.length).toBe(6);
+    expect(all.length).toBe(13);
     for (const m of all) {
       expect(() => validateManifest(m)).not.toThrow();
     }
@@ -236,13 +249,14 @@ describe("existing target, plain HTTP, default settings", () => {
   });
 
   test("the namespace enforces baseline Pod Security and asks the NLB controller for readiness gates", () => {
-    const ns = manifestOfKind(run, "Namespace");
+    const ns = manifestOfKind(run, "Namespace", "vllm");
     expect(ns.metadata.labels).toMatchObject({
       "pod-security.kubernetes.io/enforce": "baseline",
       "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
     });
+    // Monitoring has its own namespace: Grafana's password and dashboards live there.
     for (const m of manifests(run).filter((x) => x.kind !== "Namespace")) {
-      expect(m.metadata.namespace).toBe("vllm");
+      expect(m.metadata.namespace).toBe(["Secret/grafana-admin", "ConfigMap"].some((k) => `${m.kind}/${m.metadata.name}`.startsWith(k)) ? "monitoring" : "vllm");
     }
   });
 
@@ -260,7 +274,7 @@ describe("existing target, plain HTTP, default settings", () => {
   });
 
   test("tokens are 48 URL-safe characters from RandomPassword without special characters", () => {
-    const pw = ofType(run, "random:index/randomPassword:RandomPassword")[0];
+    const pw = named(run, "random:index/randomPassword:RandomPassword", "vllm-api-tokens-default");
     expect(pw.inputs).toMatchObject({ length: 48, special: false });
   });
 

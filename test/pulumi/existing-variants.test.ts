@@ -59,7 +59,7 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
   });
 
   test("a public model needs no Hugging Face Secret and gets no token env, and nothing warns", () => {
-    expect(manifests(run).filter((m) => m.kind === "Secret").map((m) => m.metadata.name)).toEqual(["vllm-api-tokens"]);
+    expect(manifests(run).filter((m) => m.kind === "Secret" && m.metadata.namespace === "vllm").map((m) => m.metadata.name)).toEqual(["vllm-api-tokens"]);
     expect(container(deploymentOf(run), "vllm").env!.map((e) => e.name)).toEqual([
       "HF_HOME",
       "VLLM_NO_USAGE_STATS",
@@ -96,8 +96,9 @@ describe("scheduling, sizing and named keys", () => {
 
   test("valid objects in the existing namespace, which the program does not create", () => {
     expectAllValid(run);
-    expect(manifests(run).filter((m) => m.kind === "Namespace")).toEqual([]);
-    for (const m of manifests(run)) {
+    // Only monitoring's own namespace is created; everything of the stack goes into llm-serving.
+    expect(manifests(run).filter((m) => m.kind === "Namespace").map((m) => m.metadata.name)).toEqual(["monitoring"]);
+    for (const m of manifests(run).filter((x) => x.kind !== "Namespace" && x.metadata.namespace !== "monitoring")) {
       expect(m.metadata.namespace).toBe("llm-serving");
     }
     expect(run.outputs.namespace.value).toBe("llm-serving");
@@ -126,7 +127,7 @@ describe("scheduling, sizing and named keys", () => {
   });
 
   test("one token per named key, replaced when its generation changes: both in the tokens file, the first in `token`", () => {
-    const passwords = ofType(run, "random:index/randomPassword:RandomPassword");
+    const passwords = ofType(run, "random:index/randomPassword:RandomPassword").filter((r) => r.name.startsWith("vllm-api-tokens-"));
     expect(passwords.map((r) => [r.name, r.inputs.keepers])).toEqual([
       ["vllm-api-tokens-alice", { generation: "0" }],
       ["vllm-api-tokens-ci-bot", { generation: "2" }],

@@ -21,6 +21,8 @@ export interface Recorded {
   readonly provider?: string;
   /** URNs of the resources it waits for (`dependsOn` and the resources behind its input Outputs). */
   readonly dependencies?: readonly string[];
+  /** Its `ignoreChanges` resource option. */
+  readonly ignoreChanges?: readonly string[];
 }
 
 /** A stack output after the run. */
@@ -123,14 +125,21 @@ interface RegisterRequest {
   getType(): string;
   getName(): string;
   getDependenciesList(): string[];
+  getIgnorechangesList(): string[];
 }
 
-/** Keeps, per `type::name`, the URNs each registration depends on: mocks' `newResource` does not see them. */
-function recordDependencies(pulumi: typeof PulumiModule, into: Map<string, string[]>): void {
+/** The resource options of a registration that mocks' `newResource` does not see. */
+interface RegistrationOptions {
+  readonly dependencies: string[];
+  readonly ignoreChanges: string[];
+}
+
+/** Keeps, per `type::name`, what each registration depends on and ignores. */
+function recordDependencies(pulumi: typeof PulumiModule, into: Map<string, RegistrationOptions>): void {
   const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): unknown };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
-    into.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList());
+    into.set(`${req.getType()}::${req.getName()}`, { dependencies: req.getDependenciesList(), ignoreChanges: req.getIgnorechangesList() });
     return register(req, callback);
   };
 }
@@ -155,7 +164,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
   const warnings: string[] = [];
   const calls: string[] = [];
 
-  const dependencies = new Map<string, string[]>();
+  const dependencies = new Map<string, RegistrationOptions>();
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
@@ -164,7 +173,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
           name: args.name,
           inputs: args.inputs,
           ...(args.provider ? { provider: args.provider } : {}),
-          dependencies: dependencies.get(`${args.type}::${args.name}`) ?? [],
+          ...dependencies.get(`${args.type}::${args.name}`),
         });
         return mockResource(args, mocks.resource);
       },

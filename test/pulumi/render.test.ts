@@ -90,11 +90,15 @@ describe("npm run render", () => {
     const docs = YAML.parseAllDocuments(stdout).map((d) => d.toJS() as Manifest);
     const serving = docs.filter((d) => d.metadata.namespace === "vllm" || d.kind === "Namespace");
     expect(serving.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
+      "Namespace/monitoring",
       "Namespace/vllm",
       "Secret/vllm-api-tokens",
       "Service/vllm-auth",
       "PodDisruptionBudget/vllm",
       "Deployment/vllm",
+      "ScaledObject/vllm",
+      "PodMonitor/vllm-gateway",
+      "PodMonitor/vllm-replicas",
     ]);
     for (const doc of serving) {
       expect(() => validateManifest(doc)).not.toThrow();

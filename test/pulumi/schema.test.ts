@@ -59,7 +59,21 @@ describe("strict schema validation of Kubernetes objects", () => {
 
   test("the program's real objects pass", () => {
     const objects = manifests(run);
-    expect(objects.map((m) => m.kind).sort()).toEqual(["Deployment", "Namespace", "PodDisruptionBudget", "Secret", "Secret", "Service"]);
+    expect(objects.map((m) => m.kind).sort()).toEqual([
+      "ConfigMap",
+      "ConfigMap",
+      "Deployment",
+      "Namespace",
+      "Namespace",
+      "PodDisruptionBudget",
+      "PodMonitor",
+      "PodMonitor",
+      "ScaledObject",
+      "Secret",
+      "Secret",
+      "Secret",
+      "Service",
+    ]);
     for (const m of objects) expect(() => validateManifest(m)).not.toThrow();
   });
 });
