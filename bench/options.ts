@@ -1,5 +1,14 @@
 /** Command-line options of `npm run bench`. */
+import path from "node:path";
 import { parseArgs } from "node:util";
+import { flagsTakenByNpm, npmTookFlagsMessage } from "../scripts/npmFlags";
+
+/** The figures the documentation quotes; only a full run writes them. */
+export const COMMITTED_RESULTS = "bench/results.md";
+/** Where a quick run writes, out of git (build/ is ignored). */
+export const QUICK_RESULTS = "build/bench-quick.md";
+export const QUICK_NOTICE =
+  "Quick run: one short round of every row. Its figures are noisy, for trying the bench out; compare only full runs.";
 
 export interface BenchOptions {
   /** Alternating rounds; every row's samples are pooled over them. */
@@ -41,7 +50,7 @@ export const USAGE = `npm run bench -- [--quick] [--duration S] [--rounds N] [--
   --cpu-prof DIR   run both proxy processes under node --cpu-prof, profiles into DIR, top functions in the report
   --proxy-bundle F measure this bundle instead of building proxy/dist/server.js (a candidate change)
   --proxy-flags=F  extra node flags for the proxy processes, e.g. --proxy-flags=--no-memory-reducer
-  --out FILE       results file (default bench/results.md)`;
+  --out FILE       results file (default bench/results.md; quick: build/bench-quick.md, never bench/results.md)`;
 
 function positive(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -50,7 +59,11 @@ function positive(value: string | undefined, name: string, fallback: number): nu
   return n;
 }
 
-export function parseOptions(argv: readonly string[]): BenchOptions | "help" {
+const FLAGS = ["quick", "duration", "rounds", "aborts", "streams", "wait-idle", "cpu-prof", "proxy-bundle", "proxy-flags", "out"];
+
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions | "help" {
+  const taken = flagsTakenByNpm("bench", FLAGS, env);
+  if (taken.length > 0) throw new Error(npmTookFlagsMessage("bench", taken, argv, (flag) => flag !== "quick"));
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -69,6 +82,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions | "help" {
   });
   if (values.help === true) return "help";
   const quick = values.quick === true;
+  const out = values.out ?? (quick ? QUICK_RESULTS : COMMITTED_RESULTS);
+  if (quick && path.normalize(out) === COMMITTED_RESULTS) {
+    throw new Error(`--quick figures are noisy and must not replace ${COMMITTED_RESULTS}: drop --quick for a full run, or give another --out FILE`);
+  }
   const rounds = Math.round(positive(values.rounds, "rounds", quick ? 1 : 4));
   return {
     rounds,
@@ -86,7 +103,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | "help" {
     cpuProfDir: values["cpu-prof"],
     proxyBundle: values["proxy-bundle"],
     proxyFlags: (values["proxy-flags"] ?? "").split(/\s+/).filter((flag) => flag !== ""),
-    out: values.out ?? "bench/results.md",
+    out,
     quick,
   };
 }

@@ -27,6 +27,8 @@ export interface Machine {
   readonly pinning: string;
   readonly proxy: string;
   readonly settings: string;
+  /** Said first, under the heading: e.g. that a quick run's figures are noisy. */
+  readonly notice?: string;
 }
 
 export interface Check {
@@ -254,6 +256,7 @@ export function renderResults(machine: Machine, f: Figures, list: readonly Check
   return [
     "# Benchmark results",
     "",
+    ...(machine.notice !== undefined ? [`**${machine.notice}**`, ""] : []),
     `Written by \`npm run bench\` on ${machine.date}.`,
     "",
     `- command: \`${machine.command}\``,

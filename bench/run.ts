@@ -9,7 +9,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describePinning, gitState, method, nginxLogSection, profileSections, proxyLine, settingsLine } from "./describe";
 import { ensureNginx } from "./nginx";
-import { parseOptions, USAGE, type BenchOptions } from "./options";
+import { parseOptions, QUICK_NOTICE, USAGE, type BenchOptions } from "./options";
 import { coreCount, openFileLimit } from "./processes";
 import { checks, checksTable, computeFigures, mainTable, renderResults, TARGETS, type Machine } from "./report";
 import { emptyCollected, runRows } from "./rounds";
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     return;
   }
   reexecForFiles(opts);
+  if (opts.quick) log(QUICK_NOTICE);
   if (opts.idleLoad > 0) await waitForIdle(opts.idleLoad);
   const loadBefore = os.loadavg();
   const proxyBundle = opts.proxyBundle === undefined ? path.join(ROOT, "proxy", "dist", "server.js") : path.resolve(opts.proxyBundle);
@@ -107,13 +108,16 @@ async function main(): Promise<void> {
     pinning: describePinning(pin),
     proxy: proxyLine(opts, sourceState),
     settings: settingsLine(opts),
+    ...(opts.quick ? { notice: QUICK_NOTICE } : {}),
   };
   const extra = [method(opts), nginxLogSection(nginxErrors), ...profileSections(profDir)];
   const out = path.resolve(ROOT, opts.out);
+  mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, renderResults(machine, figures, list, extra));
   process.stdout.write(`\n${mainTable(figures)}\n\n${checksTable(list)}\n\n`);
   process.stdout.write(`${machine.cores} cores, ${machine.cpuModel}, node ${machine.node}, nginx ${machine.nginx}; load before ${loadBefore[0].toFixed(2)}\n`);
   process.stdout.write(`written: ${path.relative(ROOT, out)}\n`);
+  if (opts.quick) process.stdout.write(`${QUICK_NOTICE}\n`);
   if (TARGETS.some((t) => data.chat[t].length === 0)) process.exitCode = 1;
 }
 

@@ -1,7 +1,7 @@
 /** `npm run local`: the proxy on this machine, in front of the vLLM emulator or your own server. See --help. */
 import { ConfigError } from "../proxy/src/config";
 import { CredentialFileError } from "../proxy/src/keys/watchedFile";
-import { parseArgs, USAGE, UsageError } from "./local/args";
+import { checkNpmTookFlags, parseArgs, USAGE, UsageError } from "./local/args";
 import { consoleLogger } from "./local/logger";
 import { PortError } from "./local/ports";
 import { startLocal, type LocalRun } from "./local/run";
@@ -27,6 +27,7 @@ function failure(error: unknown): { code: number; message: string } {
 async function main(argv: readonly string[]): Promise<void> {
   let command;
   try {
+    checkNpmTookFlags(argv);
     command = parseArgs(argv);
   } catch (error) {
     const { code, message } = failure(error);

@@ -1,6 +1,5 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "path";
 import {
   Cluster,
   DnsAlias,
@@ -18,6 +17,7 @@ import {
   validateGpuNodePoolArgs,
   validateTlsArgs,
 } from "../infra/aws";
+import { proxyBuildPaths } from "./buildContext";
 import { Settings } from "./settings";
 import { ServingOutputs, deployServing } from "./serving";
 
@@ -27,9 +27,6 @@ export type AwsOutputs = ServingOutputs & {
   kubeconfig: pulumi.Output<string>;
   clusterName: pulumi.Output<string>;
 };
-
-/** Repository root: the proxy's Dockerfile copies from it. */
-const REPO_ROOT = path.resolve(__dirname, "..");
 
 /** The GPU node group's name and sizing; Karpenter's NodePool replaces it. */
 export type GpuPoolSizing = { readonly name: string } & Pick<
@@ -167,8 +164,7 @@ export function deployAws(settings: Settings): AwsOutputs {
 
   const proxyImage: pulumi.Input<string> =
     settings.proxyImage ??
-    new ProxyImage("vllm-proxy", { context: REPO_ROOT, dockerfile: path.join(REPO_ROOT, "proxy", "Dockerfile"), tags })
-      .imageRef;
+    new ProxyImage("vllm-proxy", { ...proxyBuildPaths(), tags }).imageRef;
 
   const tls = settings.tls ? new Tls("vllm-tls", { ...settings.tls, tags }) : undefined;
 

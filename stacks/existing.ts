@@ -1,20 +1,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "path";
 import { PushedImage } from "../infra/image/pushedImage";
+import { proxyBuildPaths } from "./buildContext";
 import { ServingOutputs, deployServing } from "./serving";
 import { Settings } from "./settings";
 
-/** Repository root: the proxy's Dockerfile copies from it. */
-const REPO_ROOT = path.resolve(__dirname, "..");
 /** The proxy image's repository name under `proxyRegistry`. */
 export const PROXY_REPOSITORY_NAME = "vllm-auth-proxy";
-
-/** Relative to the working directory when possible, so that state does not differ between machines. */
-function portablePath(p: string): string {
-  const relative = path.relative(process.cwd(), p);
-  return relative.startsWith("..") || path.isAbsolute(relative) ? p : relative || ".";
-}
 
 /** The proxy image: the configured one, or one built from proxy/ and pushed to `proxyRegistry`. */
 export function existingProxyImage(settings: Settings): pulumi.Input<string> {
@@ -27,8 +19,7 @@ export function existingProxyImage(settings: Settings): pulumi.Input<string> {
   return new PushedImage("vllm-proxy", {
     repository: `${settings.proxyRegistry}/${PROXY_REPOSITORY_NAME}`,
     tag: pulumi.getStack(),
-    context: portablePath(REPO_ROOT),
-    dockerfile: portablePath(path.join(REPO_ROOT, "proxy", "Dockerfile")),
+    ...proxyBuildPaths(),
   }).ref;
 }
 

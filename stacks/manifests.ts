@@ -8,7 +8,7 @@ export interface Manifest {
   [field: string]: unknown;
 }
 
-/** Placeholder for every secret value in rendered output. */
+/** Placeholder for every secret value in rendered output: not base64, so the API server refuses a Secret that carries it. */
 export const REDACTED = "<redacted>";
 
 /** Order in which a reviewer (and kubectl) wants to read the objects. */
@@ -60,21 +60,25 @@ export function mapSecrets(value: unknown, replace: (secret: unknown) => unknown
   return value;
 }
 
-/** A copy with every Secret value replaced by a placeholder. */
+/**
+ * A copy with every Secret value replaced by a placeholder, under `data` (stringData keys move there): the
+ * placeholder is not base64, so applying the copy by mistake fails instead of storing "<redacted>" as a key.
+ */
 export function redactSecrets(manifest: Manifest): Manifest {
   if (manifest.kind !== "Secret") {
     return manifest;
   }
-  const redacted: Manifest = { ...manifest };
-  for (const field of ["data", "stringData"]) {
-    const values = manifest[field];
-    if (values !== null && typeof values === "object") {
-      redacted[field] = Object.fromEntries(Object.keys(values).map((k) => [k, REDACTED]));
-    } else if (values !== undefined) {
-      redacted[field] = REDACTED;
-    }
+  const { data, stringData, ...rest } = manifest;
+  const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+  const present = [data, stringData].filter((v) => v !== undefined);
+  if (present.length === 0) {
+    return { ...rest };
   }
-  return redacted;
+  if (!present.every(isMap)) {
+    return { ...rest, data: REDACTED };
+  }
+  const keys = present.flatMap((values) => Object.keys(values as Record<string, unknown>));
+  return { ...rest, data: Object.fromEntries(keys.map((k) => [k, REDACTED])) };
 }
 
 /** Manifests sorted by kind (namespaces first), then name. */

@@ -1,13 +1,14 @@
 /**
- * `npm run render [-- --stack dev] [--target existing]`: prints the Kubernetes manifests the program
- * would apply, as multi-document YAML, by running the program under Pulumi's mocks: no cluster,
- * no cloud account, no Pulumi CLI. Secret values are redacted; values only a real deployment knows
- * (load balancer address, image digest) are placeholders.
+ * `npm run --silent render [-- --stack dev] [--target existing] [--out FILE]`: the Kubernetes manifests
+ * the program would apply, as multi-document YAML, by running the program under Pulumi's mocks: no
+ * cluster, no cloud account, no Pulumi CLI. Secret values are placeholders the API server refuses;
+ * values only a real deployment knows (load balancer address, image digest) are placeholders too.
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import type * as PulumiModule from "@pulumi/pulumi";
+import { flagsTakenByNpm, npmTookFlagsMessage } from "../scripts/npmFlags";
 import { CONFIG_NAMESPACE } from "./config";
 import { Manifest, REDACTED, safeManifestOf, sortManifests } from "./manifests";
 import { stackFile } from "./stackFiles";
@@ -143,12 +144,43 @@ export function toYaml(manifests: readonly Manifest[]): string {
   return manifests.map((m) => YAML.stringify(m, { lineWidth: 0 })).join("---\n");
 }
 
-function parseArgs(argv: readonly string[]): RenderOptions {
-  let stack = process.env.PULUMI_STACK || "dev";
+/** The comment that opens every rendering: what it is, and why applying it by mistake fails. */
+export function previewHeader(stack: string): string {
+  return [
+    `# A preview of stack ${stack}, rendered by npm run render under mocks: no cluster, cloud or Pulumi state was read.`,
+    "# Deploy with `pulumi up`, not by applying this file. Secret values are placeholders (\"<redacted>\", not base64)",
+    "# that the API server refuses; load balancer addresses and image digests are placeholders too.",
+    "",
+  ].join("\n");
+}
+
+export const RENDER_USAGE = `usage: npm run --silent render -- [--stack dev] [--target aws|existing] [--out FILE]
+
+Prints the Kubernetes objects the stack would create, as multi-document YAML, without a cluster or
+the Pulumi CLI. --silent keeps npm's own banner out of the YAML; --out FILE writes it to FILE instead.
+  --stack, -s NAME   the stack whose Pulumi.<NAME>.yaml to read (default: $PULUMI_STACK, else dev)
+  --target T         aws or existing, instead of the stack's vllm-auth:target
+  --out FILE         write the YAML to FILE
+  --help, -h         this help`;
+
+export interface RenderCommand extends RenderOptions {
+  readonly out?: string;
+}
+
+/** The command line of `npm run render`, or "help". */
+export function parseRenderArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): RenderCommand | "help" {
+  const taken = flagsTakenByNpm("render", ["stack", "target", "out"], env);
+  if (taken.length > 0) {
+    throw new Error(npmTookFlagsMessage("render", taken, argv, () => true, "npm run --silent"));
+  }
+  let stack = env.PULUMI_STACK || "dev";
   let target: RenderOptions["target"];
+  let out: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === "--stack" || arg === "-s") {
+    if (arg === "--help" || arg === "-h") {
+      return "help";
+    } else if (arg === "--stack" || arg === "-s") {
       stack = argv[++i] ?? "";
     } else if (arg === "--target") {
       const value = argv[++i];
@@ -156,19 +188,39 @@ function parseArgs(argv: readonly string[]): RenderOptions {
         throw new Error(`--target must be aws or existing, got ${String(value)}`);
       }
       target = value;
+    } else if (arg === "--out") {
+      out = argv[++i];
+      if (out === undefined || out === "" || out.startsWith("-")) {
+        throw new Error("--out needs a file name, e.g. --out rendered.yaml");
+      }
     } else {
-      throw new Error(`unknown argument ${arg}; usage: npm run render -- [--stack dev] [--target existing]`);
+      throw new Error(`unknown argument ${arg}; ${RENDER_USAGE.split("\n")[0]}`);
     }
   }
   if (!/^[A-Za-z0-9._-]+$/.test(stack)) {
     throw new Error(`--stack needs a stack name, got "${stack}"`);
   }
-  return { stack, ...(target !== undefined ? { target } : {}) };
+  return { stack, ...(target !== undefined ? { target } : {}), ...(out !== undefined ? { out } : {}) };
 }
 
 async function main(): Promise<void> {
-  const manifests = await renderManifests(parseArgs(process.argv.slice(2)));
-  process.stdout.write(toYaml(manifests));
+  const command = parseRenderArgs(process.argv.slice(2));
+  if (command === "help") {
+    process.stdout.write(`${RENDER_USAGE}\n`);
+    return;
+  }
+  const manifests = await renderManifests(command);
+  const text = previewHeader(command.stack) + toYaml(manifests);
+  if (command.out === undefined && process.env.npm_lifecycle_event === "render" && process.env.npm_config_loglevel !== "silent" && !process.stdout.isTTY) {
+    // npm has already written its "> vllm-auth@... render" banner to this file or pipe, ahead of the YAML.
+    process.stderr.write("render: npm printed its banner ahead of the YAML; for a file or a pipe use npm run --silent render, or -- --out FILE\n");
+  }
+  if (command.out === undefined) {
+    process.stdout.write(text);
+    return;
+  }
+  fs.writeFileSync(command.out, text);
+  process.stderr.write(`render: wrote ${manifests.length} objects to ${command.out}\n`);
 }
 
 if (require.main === module) {

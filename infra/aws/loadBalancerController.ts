@@ -21,12 +21,18 @@ export interface LoadBalancerControllerArgs {
   readonly tags?: Readonly<Record<string, string>>;
 }
 
-/** aws-load-balancer-controller chart 1.17.1 = controller v2.17.1 (eks-charts, January 2026). */
-export const LBC_CHART_VERSION = "1.17.1";
+/**
+ * Chart 3.5.0 = controller v3.5.0 (eks-charts #1354, August 2026; from v3.0.0 chart and controller versions are one):
+ * the v2 line ended at v2.17.1 in January 2026, before Kubernetes 1.36, which this stack's clusters run.
+ */
+export const LBC_CHART_VERSION = "3.5.0";
 export const LBC_NAMESPACE = "kube-system";
 export const LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller";
 
-/** Helm values: two replicas on the system nodes, identity from EKS Pod Identity. */
+/**
+ * Helm values: two replicas on the system nodes, identity from EKS Pod Identity. The keys are the chart's since
+ * v2 (its README); the 3.5.0 values.yaml itself was not in a source at hand, only others' 3.5.0 releases using them.
+ */
 export function loadBalancerControllerValues(clusterName: string, vpcId: string, region: string): Record<string, unknown> {
   return {
     clusterName,

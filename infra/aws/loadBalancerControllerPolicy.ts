@@ -9,6 +9,8 @@ const ELB = "elasticloadbalancing";
  * What the AWS Load Balancer Controller needs to run NLBs for Services: read the VPC and ELB state,
  * create load balancers, target groups and security groups tagged as its own, and change only
  * what carries that tag. ALB-only features (WAF, Shield, Cognito) are left out: nothing here uses them.
+ * Checked against docs/install/iam_policy.json of v2.17.1; that file at v3.5.0 was not in a source at hand
+ * (users of both lines report it unchanged from v2.13.4 to v3.4.0).
  */
 export function loadBalancerControllerPolicy(partition: string): PolicyDocument {
   const arn = (service: string, resource: string) => `arn:${partition}:${service}:*:*:${resource}`;

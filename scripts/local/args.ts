@@ -1,5 +1,6 @@
 /** Command-line flags of `npm run local`: parsed by hand so every error names the flag and a correct example. */
 import net from "node:net";
+import { flagsTakenByNpm, npmTookFlagsMessage } from "../npmFlags";
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_REDIRECT_PORT = 8081;
@@ -140,6 +141,14 @@ function readPairs(argv: readonly string[]): Map<FlagName, string | true> {
     seen.set(name, value);
   }
   return seen;
+}
+
+/** `npm run local --port 9000` (no `--`): npm kept --port and passed only 9000; say to put `--` first. */
+export function checkNpmTookFlags(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): void {
+  const taken = flagsTakenByNpm("local", Object.keys(VALUE_EXAMPLES), env);
+  if (taken.length > 0) {
+    throw new UsageError(npmTookFlagsMessage("local", taken, argv, (flag) => isFlagName(flag) && VALUE_EXAMPLES[flag] !== undefined));
+  }
 }
 
 /** Parses the arguments after `npm run local --`; throws UsageError on anything it cannot use. */

@@ -221,7 +221,7 @@ describe("aws target, default stack", () => {
     const release = mocks.named(T.release, "vllm-lbc-release");
     expect(release.inputs).toMatchObject({
       chart: "aws-load-balancer-controller",
-      version: "1.17.1",
+      version: "3.5.0",
       namespace: "kube-system",
       repositoryOpts: { repo: "https://aws.github.io/eks-charts" },
       values: { clusterName: "vllm-eks-c0ffee", vpcId: expect.stringMatching(/^vpc-/), region: "us-east-1", replicaCount: 2 },
@@ -257,10 +257,10 @@ describe("aws target, default stack", () => {
 
     const image = inputs(mocks, T.image, "vllm-proxy-image");
     expect(image).toMatchObject({ push: true, platforms: ["linux/amd64"], buildOnPreview: false });
-    // The Dockerfile copies package.json and proxy/ from the repository root: context and file must exist.
+    // Relative to the working directory (here the repository root), as docker-build resolves them: no checkout path in the inputs.
+    expect(image.context.location).toBe(".");
+    expect(image.dockerfile.location).toBe("proxy/Dockerfile");
     expect(fs.existsSync(image.dockerfile.location)).toBe(true);
-    expect(image.dockerfile.location.endsWith("/proxy/Dockerfile")).toBe(true);
-    expect(fs.existsSync(`${image.context.location}/package-lock.json`)).toBe(true);
     // The registry password reaches the state only encrypted.
     expect(isSecretEnvelope(image.registries)).toBe(true);
     expect(reveal(image.registries)).toEqual([

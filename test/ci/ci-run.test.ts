@@ -31,17 +31,17 @@ function ciRun(tools: readonly string[]): string[] {
 }
 
 describe(".ci/run on a fresh machine", () => {
-  it("installs curl, python3 and redis-server non-interactively when all are missing, then runs the README's commands", () => {
+  it("installs curl, python3, redis-server and iproute2 non-interactively when all are missing, then runs the README's commands", () => {
     expect(ciRun([])).toEqual([
       "DEBIAN_FRONTEND= apt-get update -qq",
-      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl python3 redis-server",
+      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl python3 redis-server iproute2",
       "npm ci",
       "npm test",
     ]);
   });
 
-  it("installs only what is missing: python3 and redis-server when curl is there", () => {
-    expect(ciRun(["curl"])).toEqual([
+  it("installs only what is missing: python3 and redis-server when curl and ss are there", () => {
+    expect(ciRun(["curl", "ss"])).toEqual([
       "DEBIAN_FRONTEND= apt-get update -qq",
       "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 redis-server",
       "npm ci",
@@ -49,8 +49,8 @@ describe(".ci/run on a fresh machine", () => {
     ]);
   });
 
-  it("installs only redis-server when curl and python3 are there", () => {
-    expect(ciRun(["curl", "python3"])).toEqual([
+  it("installs only redis-server when curl, python3 and ss are there", () => {
+    expect(ciRun(["curl", "python3", "ss"])).toEqual([
       "DEBIAN_FRONTEND= apt-get update -qq",
       "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server",
       "npm ci",
@@ -58,7 +58,16 @@ describe(".ci/run on a fresh machine", () => {
     ]);
   });
 
+  it("installs iproute2 (for ss) alone when only it is missing", () => {
+    expect(ciRun(["curl", "python3", "redis-server"])).toEqual([
+      "DEBIAN_FRONTEND= apt-get update -qq",
+      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2",
+      "npm ci",
+      "npm test",
+    ]);
+  });
+
   it("installs nothing when all are there", () => {
-    expect(ciRun(["curl", "python3", "redis-server"])).toEqual(["npm ci", "npm test"]);
+    expect(ciRun(["curl", "python3", "redis-server", "ss"])).toEqual(["npm ci", "npm test"]);
   });
 });

@@ -103,14 +103,15 @@ describe("preview.yml", () => {
     expect(preview.doc.concurrency?.["cancel-in-progress"]).toBe(true);
   });
 
-  it("checks out, sets up Node from package.json, then npm ci and npm test", () => {
+  it("checks out, sets up Node from package.json, installs redis-server for the limits tests, then npm ci and npm test", () => {
     const order = [
       indexOf(test, (s) => s.uses?.startsWith("actions/checkout@") === true),
       indexOf(test, (s) => s.uses?.startsWith("actions/setup-node@") === true),
+      indexOf(test, (s) => s.run?.includes("apt-get install -y -qq redis-server") === true),
       indexOf(test, isNpm("npm ci")),
       indexOf(test, isNpm("npm test")),
     ];
-    expect(order).toEqual([0, 1, 2, 3]);
+    expect(order).toEqual([0, 1, 2, 3, 4]);
     expect(onlyStepUsing(test, "actions/setup-node").with).toMatchObject({ "node-version-file": "package.json", cache: "npm" });
     expect(packageJson.engines?.node).toBeDefined();
   });
@@ -189,7 +190,7 @@ describe("credentials in both workflows", () => {
     expect(workflow.text).not.toMatch(/aws-access-key-id|aws-secret-access-key|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|PULUMI_ACCESS_TOKEN/);
   });
 
-  it.each(cloudJobs)("%s: Pulumi Cloud by OIDC unless a self-managed backend is configured", (file, id) => {
+  it.each(cloudJobs)("%s: Pulumi Cloud by OIDC unless a self-managed backend is configured, never Pulumi.yaml's local state", (file, id) => {
     const j = cloudJob(file, id);
     const auth = onlyStepUsing(j, "pulumi/auth-actions");
     expect(auth.if).toBe("vars.PULUMI_BACKEND_URL == ''");
@@ -197,12 +198,14 @@ describe("credentials in both workflows", () => {
       organization: "${{ vars.PULUMI_ORG }}",
       "requested-token-type": "urn:pulumi:token-type:access_token:organization",
     });
+    // Pulumi.yaml's backend.url (the checkout's .pulumi-state) wins over `pulumi login`: the job must name its backend.
+    expect(readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")).toMatch(/^backend:\n {2}url: file:/m);
     expect(j.env).toEqual({
-      PULUMI_BACKEND_URL: "${{ vars.PULUMI_BACKEND_URL }}",
+      PULUMI_BACKEND_URL: "${{ vars.PULUMI_BACKEND_URL || 'https://api.pulumi.com' }}",
       PULUMI_CONFIG_PASSPHRASE: "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
     });
     const pulumi = onlyStepUsing(j, "pulumi/actions");
-    expect(pulumi.with?.["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL }}");
+    expect(pulumi.with?.["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL || 'https://api.pulumi.com' }}");
     expect(steps(j).indexOf(auth)).toBeLessThan(steps(j).indexOf(pulumi));
   });
 
@@ -227,6 +230,14 @@ describe("actions", () => {
     expect(pins.length).toBeGreaterThanOrEqual(10);
     for (const { line } of pins) {
       expect(line).toMatch(/^(- )?uses: [\w.-]+\/[\w.-]+(\/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+$/);
+    }
+  });
+
+  it("says for every pinned action how its commit was checked against its tag", () => {
+    for (const { file, line } of pins) {
+      const [, action = "", tag = ""] = /uses: ([^@]+)@[0-9a-f]{40} # (\S+)/.exec(line) ?? [];
+      const text = all.find((w) => w.file === file)?.text ?? "";
+      expect(text).toMatch(new RegExp(`^#   ${action.replace(/[/.]/g, "\\$&")} ${tag.replace(/\./g, "\\.")}: \\S`, "m"));
     }
   });
 

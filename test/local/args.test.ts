@@ -1,5 +1,5 @@
 /** `npm run local` flags: what each one sets, and the message and exit code for each kind of mistake. */
-import { DEFAULT_HOST, DEFAULT_TOKEN_DELAY_MS, parseArgs, USAGE, UsageError, type LocalOptions } from "../../scripts/local/args";
+import { checkNpmTookFlags, DEFAULT_HOST, DEFAULT_TOKEN_DELAY_MS, parseArgs, USAGE, UsageError, type LocalOptions } from "../../scripts/local/args";
 import { sectionOf } from "../docs/pages";
 
 function options(argv: string[]): LocalOptions {
@@ -84,4 +84,36 @@ test("the proxy page's flag table and --help list the same flags", () => {
   const helpFlags = [...USAGE.matchAll(/^ {2}(?:-h, )?(--[a-z-]+)/gm)].map((m) => m[1]).sort();
   expect(tableFlags).toEqual(helpFlags);
   expect(helpFlags).toHaveLength(9);
+});
+
+describe("npm run local without --", () => {
+  const npm = (extra: Record<string, string>) => ({ npm_lifecycle_event: "local", ...extra });
+
+  test("npm run local --port 9000: npm kept --port and passed 9000; the hint gives the command with --", () => {
+    let message = "";
+    try {
+      checkNpmTookFlags(["9000"], npm({ npm_config_port: "true" }));
+    } catch (error) {
+      expect(error).toBeInstanceOf(UsageError);
+      message = (error as Error).message;
+    }
+    expect(message).toBe(
+      "npm took --port for itself (npm passes flags on to a script only after --), so it never reached the script: write npm run local -- --port 9000",
+    );
+  });
+
+  test.each([
+    [["9000"], { npm_config_port: "true", npm_config_redirect: "true" }, "npm run local -- --port 9000 --redirect"],
+    [[], { npm_config_port: "9000" }, "npm run local -- --port 9000"],
+    [["http://127.0.0.1:8000", "9000"], { npm_config_upstream: "true", npm_config_port: "true" }, "npm run local -- --upstream <value> --port <value> http://127.0.0.1:8000 9000"],
+    [["m"], { npm_config_token_file: "true" }, "npm run local -- --token-file m"],
+  ])("%j with %j: write %s", (argv, env, command) => {
+    expect(() => checkNpmTookFlags(argv, npm(env))).toThrow(`write ${command}`);
+  });
+
+  test("no hint outside npm run local, or when npm took none of its flags", () => {
+    expect(() => checkNpmTookFlags(["9000"], { npm_config_port: "true" })).not.toThrow();
+    expect(() => checkNpmTookFlags(["9000"], { npm_lifecycle_event: "test", npm_config_port: "true" })).not.toThrow();
+    expect(() => checkNpmTookFlags([], npm({ npm_config_cache: "/tmp/npm" }))).not.toThrow();
+  });
 });

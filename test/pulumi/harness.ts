@@ -158,6 +158,7 @@ export type StackConfig = Record<string, string>;
  * does not answer (every call, without it) fails the run.
  */
 export async function runProgram(config: StackConfig, secretKeys: readonly string[] = [], mocks: ProviderMocks = {}): Promise<ProgramRun> {
+  const exitHooksBefore = new Set(process.listeners("exit"));
   jest.resetModules();
   const pulumi = require("@pulumi/pulumi") as typeof PulumiModule;
   const resources: Recorded[] = [];
@@ -208,6 +209,10 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
     return { resources, outputs, warnings, calls };
   } finally {
     pulumi.log.warn = originalWarn;
+    // Each fresh SDK copy hooks process exit (its promise-leak report); a discarded copy's hook must go with it.
+    for (const hook of process.listeners("exit")) {
+      if (!exitHooksBefore.has(hook)) process.removeListener("exit", hook);
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { Manifest, REDACTED, safeManifestOf } from "../../stacks/manifests";
-import { readStackConfig } from "../../stacks/render";
+import { parseRenderArgs, readStackConfig } from "../../stacks/render";
 import { stackFile, stackNames } from "../../stacks/stackFiles";
 import { validateManifest } from "./harness";
 
@@ -68,9 +68,11 @@ describe("safeManifestOf", () => {
       metadata: { name: "t" },
       stringData: SECRET,
     });
-    expect(m).toMatchObject({ apiVersion: "v1", kind: "Secret", stringData: REDACTED });
-    const n = safeManifestOf("kubernetes:core/v1:Secret", { metadata: { name: "t" }, data: { a: "x", b: SECRET } });
-    expect(n!.data).toEqual({ a: REDACTED, b: REDACTED });
+    expect(m).toMatchObject({ apiVersion: "v1", kind: "Secret", data: REDACTED });
+    expect(m).not.toHaveProperty("stringData");
+    const n = safeManifestOf("kubernetes:core/v1:Secret", { metadata: { name: "t" }, data: { a: "x", b: SECRET }, stringData: { c: "y" } });
+    expect(n!.data).toEqual({ a: REDACTED, b: REDACTED, c: REDACTED });
+    expect(n).not.toHaveProperty("stringData");
   });
 
   test("redacts secret inputs of any other kind and maps group/version to apiVersion", () => {
@@ -100,11 +102,17 @@ describe("npm run render", () => {
       "PodMonitor/vllm-gateway",
       "PodMonitor/vllm-replicas",
     ]);
-    for (const doc of serving) {
+    for (const doc of serving.filter((d) => d.kind !== "Secret")) {
       expect(() => validateManifest(doc)).not.toThrow();
     }
+    // Applied by mistake, the Secret is refused: its values are not base64, as Secret.data must be.
     const secret = serving.find((d) => d.kind === "Secret")!;
-    expect(secret.stringData).toEqual({ tokens: REDACTED });
+    expect(secret.data).toEqual({ tokens: REDACTED });
+    expect(secret).not.toHaveProperty("stringData");
+    expect(() => validateManifest(secret)).toThrow();
+    expect(() => validateManifest({ ...secret, data: { tokens: Buffer.from("t").toString("base64") } })).not.toThrow();
+    // The file says what it is before anything else.
+    expect(stdout.split("\n").slice(0, 3).join("\n")).toMatch(/^# A preview of stack dev.*\n# Deploy with `pulumi up`, not by applying this file\. Secret values are placeholders/);
     // The dev stack has no hfToken yet: the program says so on stderr, and stdout stays YAML.
     expect(stderr).toContain("vllm-auth:hfToken is not set");
   }, 60_000);
@@ -126,6 +134,47 @@ describe("npm run render", () => {
   test("rejects unknown arguments with its usage", () => {
     const { status, stderr } = render(["--stak", "dev"]);
     expect(status).toBe(1);
-    expect(stderr).toContain("usage: npm run render -- [--stack dev] [--target existing]");
+    expect(stderr).toContain("usage: npm run --silent render -- [--stack dev] [--target aws|existing] [--out FILE]");
   }, 60_000);
+
+  test("--help prints the usage and exits 0", () => {
+    const { status, stdout } = render(["--help"]);
+    expect(status).toBe(0);
+    expect(stdout).toContain("--out FILE         write the YAML to FILE");
+  }, 60_000);
+
+  test("the documented commands give valid YAML in a file: npm run --silent render > file, and --out", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "render-out-"));
+    try {
+      const out = path.join(dir, "rendered.yaml");
+      const viaOut = spawnSync("npm", ["run", "render", "--", "--out", out], { cwd: ROOT, encoding: "utf8", env: { ...process.env, PULUMI_STACK: "" }, timeout: 60_000 });
+      expect(viaOut.status).toBe(0);
+      expect(viaOut.stderr).toMatch(/render: wrote \d+ objects to /);
+      const silent = spawnSync("sh", ["-c", `npm run --silent render > ${JSON.stringify(path.join(dir, "silent.yaml"))}`], { cwd: ROOT, encoding: "utf8", env: { ...process.env, PULUMI_STACK: "" }, timeout: 60_000 });
+      expect(silent.status).toBe(0);
+      for (const file of [out, path.join(dir, "silent.yaml")]) {
+        const docs = YAML.parseAllDocuments(fs.readFileSync(file, "utf8"));
+        expect(docs.every((d) => d.errors.length === 0)).toBe(true);
+        expect(docs.map((d) => (d.toJS() as Manifest).kind)).toContain("Deployment");
+      }
+      // Without --silent npm puts its banner in front; the command says how to avoid it.
+      const plain = spawnSync("sh", ["-c", `npm run render > ${JSON.stringify(path.join(dir, "plain.yaml"))}`], { cwd: ROOT, encoding: "utf8", env: { ...process.env, PULUMI_STACK: "" }, timeout: 60_000 });
+      expect(plain.stderr).toContain("render: npm printed its banner ahead of the YAML; for a file or a pipe use npm run --silent render");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe("render's command line", () => {
+  test("flags npm kept for itself (npm run render --stack prod) stop with the command to type", () => {
+    expect(() => parseRenderArgs(["prod"], { npm_lifecycle_event: "render", npm_config_stack: "true" })).toThrow(
+      "write npm run --silent render -- --stack prod",
+    );
+  });
+
+  test("--out needs a file name", () => {
+    expect(() => parseRenderArgs(["--out"], {})).toThrow("--out needs a file name");
+    expect(parseRenderArgs(["--out", "x.yaml", "-s", "prod"], {})).toEqual({ stack: "prod", out: "x.yaml" });
+  });
 });
