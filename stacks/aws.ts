@@ -173,6 +173,8 @@ export function deployAws(settings: Settings): AwsOutputs {
     proxyImage,
     ...(tls ? { certificateArn: tls.certificateArn } : {}),
     systemNodeSelector: SYSTEM_NODE_LABELS,
+    // Karpenter launches a node for the surge pod, so a rollout never lowers the ready replicas.
+    rollout: "surge",
     // GPU nodes to run on, and the controller whose webhook and NLB the Service needs.
     dependsOn: [...pools.map((p) => p.nodeGroup), loadBalancers.release],
   });

@@ -33,5 +33,10 @@ export function existingProvider(settings: Settings): k8s.Provider {
 
 /** The `existing` target: the serving stack on a cluster the user already has. */
 export function deployExisting(settings: Settings): ServingOutputs {
-  return deployServing(settings, { provider: existingProvider(settings), proxyImage: existingProxyImage(settings) });
+  return deployServing(settings, {
+    provider: existingProvider(settings),
+    proxyImage: existingProxyImage(settings),
+    // The cluster may have no spare GPU for a surge pod: stop one replica, then start its successor.
+    rollout: "replace",
+  });
 }

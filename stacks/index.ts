@@ -26,8 +26,10 @@ const deployed = deploy();
 export const endpoint = deployed.endpoint;
 export const url = deployed.url;
 export const openaiBaseUrl = deployed.openaiBaseUrl;
+/** The first API key (secret): `TOKEN=$(pulumi stack output token --show-secrets)` as in the seed. */
 export const token = pulumi.secret(deployed.token);
-export const tokens = pulumi.secret(deployed.tokens);
+/** Every API key by name (secret): `pulumi stack output apiKeys --show-secrets`. */
+export const apiKeys = pulumi.secret(deployed.apiKeys);
 export const model = deployed.model;
 export const namespace = deployed.namespace;
 export const loadBalancerHostname = deployed.loadBalancerHostname;

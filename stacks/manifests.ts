@@ -12,7 +12,7 @@ export interface Manifest {
 export const REDACTED = "<redacted>";
 
 /** Order in which a reviewer (and kubectl) wants to read the objects. */
-const KIND_ORDER = ["Namespace", "Secret", "ConfigMap", "Service", "PodDisruptionBudget", "Deployment"];
+const KIND_ORDER = ["Namespace", "Secret", "ConfigMap", "Service", "NetworkPolicy", "PodDisruptionBudget", "Deployment"];
 
 /**
  * The manifest of a `kubernetes:<group>/<version>:<Kind>` resource from its registered inputs, or

@@ -1,6 +1,23 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ApiTokens, AppIdentity, Ingress, VllmServer, imageVersion, isAutoscaled, namespaceLabels, selectorLabels } from "../infra/k8s";
+import {
+  ApiKeys,
+  AppIdentity,
+  DEFAULT_MONITORING_NAMESPACE,
+  Gateway,
+  Ingress,
+  InternalCredential,
+  NetworkPolicies,
+  RolloutStrategy,
+  Valkey,
+  VllmServer,
+  anyKeyLimited,
+  gatewayIdentity,
+  gatewaySelector,
+  imageVersion,
+  namespaceLabels,
+  servedModelId,
+} from "../infra/k8s";
 import { deployCapacity } from "./capacity";
 import { Settings } from "./settings";
 
@@ -8,10 +25,17 @@ import { Settings } from "./settings";
 export interface ServingDeps {
   /** The cluster. */
   provider: k8s.Provider;
-  /** The auth proxy image, pinned by tag or digest. */
+  /** The auth proxy image, pinned by tag or digest: gateways and sidecars run it. */
   proxyImage: pulumi.Input<string>;
   /** ACM certificate for `settings.tls.domain`; overrides `settings.tls.certificateArn` (the aws target issues one). */
   certificateArn?: pulumi.Input<string>;
+  /**
+   * How a vLLM template change rolls out. `surge` (aws: Karpenter adds a node for the extra pod);
+   * `replace` where the cluster may have no spare GPU, so that a rollout always completes.
+   */
+  rollout: RolloutStrategy;
+  /** The namespace Prometheus scrapes from, admitted to the metrics ports. Defaults to `monitoring`. */
+  monitoringNamespace?: string;
   /** Labels of the nodes KEDA and monitoring run on (the system nodes on aws); none elsewhere. */
   systemNodeSelector?: Readonly<Record<string, string>>;
   /** Parent of the serving components. */
@@ -28,10 +52,10 @@ export interface ServingOutputs {
   url: pulumi.Output<string>;
   /** `url` + `/v1`, for OpenAI SDKs. */
   openaiBaseUrl: pulumi.Output<string>;
-  /** The oldest valid API token (secret). */
+  /** The first API key in `apiKeys` order (secret): what the seed's commands use. */
   token: pulumi.Output<string>;
-  /** Every valid API token, oldest first (secret). */
-  tokens: pulumi.Output<string[]>;
+  /** Every API key by name (secret). */
+  apiKeys: pulumi.Output<Record<string, string>>;
   /** The load balancer's DNS name (or IP): the target of a DNS record for `domain`. */
   loadBalancerHostname: pulumi.Output<string>;
   /** The served model ID, as `/v1/models` lists it. */
@@ -59,8 +83,9 @@ export function afterAll<T>(resources: pulumi.Input<pulumi.Resource>[], value: T
 }
 
 /**
- * The serving stack on any cluster: namespace, API tokens, vLLM with its auth proxy sidecar, and
- * the load balancer in front. Both targets call this.
+ * The serving stack on any cluster: namespace, API keys and the internal credential, the vLLM
+ * replicas with their sidecars, the gateways in front of them, Valkey when a key has limits, the
+ * network policies, and the load balancer. Both targets call this.
  */
 export function deployServing(settings: Settings, deps: ServingDeps): ServingOutputs {
   const tlsCertificate = deps.certificateArn ?? settings.tls?.certificateArn;
@@ -81,12 +106,14 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
       : new k8s.core.v1.Namespace(`${APP_NAME}-namespace`, { metadata: { name: settings.namespace, labels: namespaceLabels(app) } }, opts).metadata
           .name;
 
-  const tokens = new ApiTokens(
-    `${APP_NAME}-api-tokens`,
-    { namespace, app, keys: settings.apiKeys, provider: deps.provider },
+  const keys = new ApiKeys(`${APP_NAME}-api-keys`, { namespace, app: gatewayIdentity(app), keys: settings.apiKeys, provider: deps.provider }, opts);
+  const internal = new InternalCredential(
+    `${APP_NAME}-internal-token`,
+    { namespace, app, generation: settings.internalTokenGeneration, provider: deps.provider },
     opts,
   );
 
+  const { minReplicas, maxReplicas } = settings.autoscaling;
   const server = new VllmServer(
     APP_NAME,
     {
@@ -95,14 +122,14 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
       model: settings.model,
       vllmImage: settings.vllmImage,
       vllmArgs: settings.vllmArgs,
-      // The replicas that always run; KEDA scales between minReplicas and maxReplicas.
-      replicas: Math.max(1, settings.autoscaling.minReplicas),
-      autoscaled: isAutoscaled(settings.autoscaling),
+      replicas: minReplicas,
+      // KEDA's ScaledObject moves the count between the bounds; a fixed count stays Pulumi's.
+      autoscaled: minReplicas !== maxReplicas,
+      rollout: deps.rollout,
       gpusPerReplica: settings.gpusPerReplica,
       proxyImage: deps.proxyImage,
-      tokensSecretName: tokens.secretName,
+      internalTokenSecretName: internal.secretName,
       ...(settings.hfToken !== undefined ? { hfToken: settings.hfToken } : {}),
-      ...(settings.tls !== undefined ? { redirectTo: `https://${settings.tls.domain}` } : {}),
       nodeSelector: settings.nodeSelector,
       tolerations: settings.tolerations,
       vllmResources: settings.vllmResources,
@@ -113,12 +140,14 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
     opts,
   );
 
+  const valkey = anyKeyLimited(settings.apiKeys) ? new Valkey(`${APP_NAME}-valkey`, { namespace, app, provider: deps.provider }, opts) : undefined;
+
   const ingress = new Ingress(
     `${APP_NAME}-auth`,
     {
       namespace,
       app,
-      selector: server.selector,
+      selector: gatewaySelector(app),
       allowedCidrs: settings.allowedCidrs,
       ...(settings.tls !== undefined && tlsCertificate !== undefined
         ? { tls: { domain: settings.tls.domain, certificateArn: tlsCertificate } }
@@ -128,12 +157,49 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
     opts,
   );
 
+  // After the load balancer exists, so that the controller's webhook gives the gateway pods their readiness gate.
+  const gateway = new Gateway(
+    `${APP_NAME}-gateway`,
+    {
+      namespace,
+      app,
+      image: deps.proxyImage,
+      replicas: settings.gatewayReplicas,
+      resources: settings.gatewayResources,
+      keysSecretName: keys.secretName,
+      internalTokenSecretName: internal.secretName,
+      replicasServiceName: server.replicasServiceName,
+      coldStartTimeoutSeconds: settings.coldStartTimeoutSeconds,
+      // What vLLM lists in /v1/models, which the gateway answers before any replica has.
+      modelId: servedModelId(settings.model, settings.vllmArgs),
+      ...(valkey !== undefined ? { redisUrl: valkey.url } : {}),
+      ...(settings.tls !== undefined ? { redirectTo: `https://${settings.tls.domain}` } : {}),
+      provider: deps.provider,
+    },
+    { ...opts, dependsOn: [...(deps.dependsOn ?? []), ingress] },
+  );
+
+  new NetworkPolicies(
+    `${APP_NAME}-network-policies`,
+    {
+      namespace,
+      app,
+      replicasSelector: server.selector,
+      gatewaySelector: gateway.selector,
+      ...(valkey !== undefined ? { valkeySelector: valkey.selector } : {}),
+      monitoringNamespace: deps.monitoringNamespace ?? DEFAULT_MONITORING_NAMESPACE,
+      provider: deps.provider,
+    },
+    opts,
+  );
+
+  // KEDA scales the replicas on the gateways' demand; Prometheus, its monitors and the dashboards watch both tiers.
   const capacity = deployCapacity({
     namespace,
     namespaceName: settings.namespace,
     app,
     deploymentName: APP_NAME,
-    gatewaySelector: selectorLabels({ ...app, name: `${APP_NAME}-gateway` }),
+    gatewaySelector: gateway.selector,
     replicaSelector: server.selector,
     scaling: settings.autoscaling,
     installKeda: settings.installKeda,
@@ -149,8 +215,8 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
     endpoint: ingress.endpoint,
     url: ingress.url,
     openaiBaseUrl: pulumi.interpolate`${ingress.url}/v1`,
-    token: tokens.token,
-    tokens: tokens.tokens,
+    token: keys.token,
+    apiKeys: keys.apiKeys,
     loadBalancerHostname: ingress.address,
     model: settings.model,
     namespace,

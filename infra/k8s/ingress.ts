@@ -1,8 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { AppIdentity, appLabels } from "./labels";
-import { awaitTimeoutAnnotation } from "./timeouts";
-import { PRESTOP_SECONDS, PROXY_PORT, SHUTDOWN_GRACE_MS } from "./vllmPod";
+import { PRESTOP_SECONDS, PROXY_PORT, SHUTDOWN_GRACE_MS } from "./proxy";
 
 /** Idle seconds before the NLB drops a plain TCP flow: long enough for a slow non-streamed completion. */
 export const NLB_IDLE_TIMEOUT_SECONDS = 1800;
@@ -10,13 +9,32 @@ export const NLB_IDLE_TIMEOUT_SECONDS = 1800;
 export const DEREGISTRATION_DELAY_SECONDS = PRESTOP_SECONDS + SHUTDOWN_GRACE_MS / 1000 + 15;
 /** TLS 1.3 and 1.2 only. */
 export const TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+/** How long `pulumi up` waits for the load balancer's address: an NLB takes a few minutes. */
+export const LOAD_BALANCER_AWAIT_SECONDS = 20 * 60;
+
+/**
+ * What `pulumi up` waits for on the Service: its load balancer's address, not its endpoints. The
+ * AWS Load Balancer Controller writes the address only after it has created the Service's
+ * TargetGroupBinding (`controllers/service/service_controller.go`: deployModel, then
+ * updateServiceStatus), and its webhook injects the readiness gate only into pods created after
+ * that binding exists (`docs/deploy/pod_readiness_gate.md`, v2.17): so the gateways, created after
+ * this Service is done, get the gate. Waiting for endpoints too would deadlock, since the gateway
+ * pods come after the Service. `pulumi.com/waitFor` replaces the default await (pulumi-kubernetes
+ * 4.18.4 and later, #3329).
+ */
+export function serviceAwaitAnnotations(): Record<string, string> {
+  return {
+    "pulumi.com/waitFor": "jsonpath={.status.loadBalancer.ingress[0]}",
+    "pulumi.com/timeoutSeconds": String(LOAD_BALANCER_AWAIT_SECONDS),
+  };
+}
 
 export interface IngressArgs {
   /** Namespace of the Service. */
   readonly namespace: pulumi.Input<string>;
   /** Labels identity of the stack. */
   readonly app: AppIdentity;
-  /** Labels of the pods to send traffic to. */
+  /** Labels of the pods to send traffic to: the gateways. */
   readonly selector: Record<string, string>;
   /** Source CIDRs allowed to reach the load balancer. Defaults to `["0.0.0.0/0"]`. */
   readonly allowedCidrs?: readonly string[];
@@ -34,7 +52,7 @@ export function nlbAnnotations(tls?: { certificateArn: pulumi.Input<string> }): 
     [`${prefix}-type`]: "external",
     [`${prefix}-nlb-target-type`]: "ip",
     [`${prefix}-scheme`]: "internet-facing",
-    // Health through the proxy, which answers 200 only once vLLM does, on every listener's target group.
+    // Health of the gateway, whose /health answers 200 while it runs and is not draining, on every listener's target group.
     [`${prefix}-healthcheck-protocol`]: "http",
     [`${prefix}-healthcheck-port`]: String(PROXY_PORT),
     [`${prefix}-healthcheck-path`]: "/health",
@@ -53,7 +71,7 @@ export function nlbAnnotations(tls?: { certificateArn: pulumi.Input<string> }): 
   return annotations;
 }
 
-/** Only the proxy is exposed: 80 to its API without TLS; 443 to the API and 80 to the 308 redirect with TLS. */
+/** Only the gateway is exposed: 80 to its API without TLS; 443 to the API and 80 to the 308 redirect with TLS. */
 export function servicePorts(tls: boolean): k8s.types.input.core.v1.ServicePort[] {
   if (!tls) {
     return [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }];
@@ -87,8 +105,9 @@ export function endpointFor(address: string, tls: boolean, domain?: string): { e
 }
 
 /**
- * The public entrance: a Service of type LoadBalancer that becomes an internet-facing AWS NLB with
- * IP targets, limited to `allowedCidrs`.
+ * The public entrance: a Service of type LoadBalancer in front of the gateways that becomes an
+ * internet-facing AWS NLB with IP targets, limited to `allowedCidrs`. Create the gateways after it
+ * (`dependsOn`) so that their pods get the load balancer's readiness gate.
  */
 export class Ingress extends pulumi.ComponentResource {
   /** The load balancer's DNS name or IP. */
@@ -113,8 +132,7 @@ export class Ingress extends pulumi.ComponentResource {
           name,
           namespace: args.namespace,
           labels: appLabels(args.app, "ingress"),
-          // Pulumi waits for ready endpoints too, and the first pods take as long as a model download.
-          annotations: { ...nlbAnnotations(args.tls), ...awaitTimeoutAnnotation() },
+          annotations: { ...nlbAnnotations(args.tls), ...serviceAwaitAnnotations() },
         },
         spec: {
           type: "LoadBalancer",

@@ -1,5 +1,18 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import {
+  INTERNAL_TOKEN_DIR,
+  INTERNAL_TOKEN_FILE_NAME,
+  PRESTOP_SECONDS,
+  PROXY_UID,
+  SHUTDOWN_GRACE_MS,
+  commonProxyEnv,
+  internalTokenMount,
+  proxyPorts,
+  proxyProbes,
+  proxySecurityContext,
+  secretVolume,
+} from "./proxy";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 type Probe = k8s.types.input.core.v1.Probe;
@@ -10,25 +23,12 @@ type Toleration = k8s.types.input.core.v1.Toleration;
 /** vLLM listens here, on loopback only. */
 export const VLLM_HOST = "127.0.0.1";
 export const VLLM_PORT = 8000;
-/** The proxy's listeners: the API, the HTTP-to-HTTPS redirect (TLS only), and Prometheus metrics. */
-export const PROXY_PORT = 8080;
-export const REDIRECT_PORT = 8081;
-export const METRICS_PORT = 9090;
-/** Where the tokens Secret is mounted, as a directory so the kubelet's atomic update reaches the proxy. */
-export const TOKENS_DIR = "/etc/vllm-auth/tokens";
 export const MODEL_CACHE_DIR = "/root/.cache/huggingface";
-/** How long the proxy lets in-flight streams finish after SIGTERM. */
-export const SHUTDOWN_GRACE_MS = 240_000;
-/** Pause before SIGTERM so that the load balancer and endpoints stop sending new connections first. */
-export const PRESTOP_SECONDS = 15;
 /** preStop pause, then the drain, then time for vLLM itself to exit. */
 export const TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + SHUTDOWN_GRACE_MS / 1000 + 30;
 /** The startupProbe budget: a first start downloads ~13.5 GB of weights and loads them. */
 export const STARTUP_PERIOD_SECONDS = 10;
 export const STARTUP_FAILURE_THRESHOLD = 120;
-/** The proxy's user in its image; pinned here so runAsNonRoot can be verified by the kubelet. */
-export const PROXY_UID = 65532;
-
 /** KV cache of a CPU-only vLLM, in GiB: enough for a small model's trial, far below a laptop's RAM. */
 export const CPU_KV_CACHE_GIB = 1;
 
@@ -49,6 +49,16 @@ export function vllmCommand(model: string, gpus: number, extraArgs: readonly str
     String(Math.max(1, gpus)),
     ...extraArgs,
   ];
+}
+
+/** The model id `/v1/models` lists: the first `--served-model-name` in the extra flags, else the model. */
+export function servedModelId(model: string, extraArgs: readonly string[]): string {
+  for (let i = 0; i < extraArgs.length; i++) {
+    const arg = extraArgs[i];
+    if (arg === "--served-model-name" && extraArgs[i + 1] !== undefined) return extraArgs[i + 1];
+    if (arg.startsWith("--served-model-name=")) return arg.slice("--served-model-name=".length).split(/\s+/)[0];
+  }
+  return model;
 }
 
 /** A probe command that succeeds when vLLM's /health answers 2xx on loopback. */
@@ -98,36 +108,13 @@ export function vllmDrainCommand(
   return ["python3", "-c", script];
 }
 
-/** The proxy's probes: readiness reflects vLLM through the proxy; liveness never depends on vLLM. */
-export function proxyProbes(): { startupProbe: Probe; readinessProbe: Probe; livenessProbe: Probe } {
-  return {
-    startupProbe: { httpGet: { path: "/livez", port: "metrics" }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 30 },
-    readinessProbe: { httpGet: { path: "/health", port: "http" }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
-    livenessProbe: { httpGet: { path: "/livez", port: "metrics" }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
-  };
-}
-
-/** The proxy's environment; with TLS its redirect listener answers 308 to `redirectTo`. */
-export function proxyEnv(redirectTo?: string): EnvVar[] {
-  const env: EnvVar[] = [
-    { name: "UPSTREAM_URL", value: `http://${VLLM_HOST}:${VLLM_PORT}` },
-    { name: "TOKENS_FILE", value: `${TOKENS_DIR}/tokens` },
-    { name: "PORT", value: String(PROXY_PORT) },
-    { name: "METRICS_PORT", value: String(METRICS_PORT) },
-    { name: "SHUTDOWN_GRACE_MS", value: String(SHUTDOWN_GRACE_MS) },
-  ];
-  if (redirectTo !== undefined) {
-    env.push({ name: "REDIRECT_PORT", value: String(REDIRECT_PORT) }, { name: "REDIRECT_TO", value: redirectTo });
-  }
-  return env;
-}
-
-/** Named container ports of the proxy; the redirect listener exists only with TLS. */
-export function proxyPorts(tls: boolean): k8s.types.input.core.v1.ContainerPort[] {
+/** The sidecar's environment: role `sidecar`, vLLM on loopback upstream, the internal credential; no client keys. */
+export function sidecarEnv(): EnvVar[] {
   return [
-    { name: "http", containerPort: PROXY_PORT, protocol: "TCP" },
-    ...(tls ? [{ name: "redirect", containerPort: REDIRECT_PORT, protocol: "TCP" }] : []),
-    { name: "metrics", containerPort: METRICS_PORT, protocol: "TCP" },
+    { name: "ROLE", value: "sidecar" },
+    { name: "UPSTREAM_URL", value: `http://${VLLM_HOST}:${VLLM_PORT}` },
+    { name: "INTERNAL_TOKEN_FILE", value: `${INTERNAL_TOKEN_DIR}/${INTERNAL_TOKEN_FILE_NAME}` },
+    ...commonProxyEnv(),
   ];
 }
 
@@ -171,11 +158,10 @@ export interface VllmPodOptions {
   readonly vllmImage: string;
   readonly vllmArgs: readonly string[];
   readonly proxyImage: pulumi.Input<string>;
-  readonly tokensSecretName: pulumi.Input<string>;
+  /** Secret with key `token` holding the internal credential the gateways present. */
+  readonly internalTokenSecretName: pulumi.Input<string>;
   /** Secret with key `token` holding the Hugging Face token; unset for public models. */
   readonly hfTokenSecretName?: pulumi.Input<string>;
-  /** `https://<domain>` when TLS is on. */
-  readonly redirectTo?: string;
   readonly nodeSelector: Readonly<Record<string, string>>;
   readonly tolerations: readonly TolerationSpec[];
   readonly vllmResources: ResourceSpec;
@@ -217,33 +203,27 @@ function vllmContainer(o: VllmPodOptions): Container {
   };
 }
 
-function proxyContainer(o: VllmPodOptions): Container {
+/** The sidecar: the one way to vLLM, accepting only the internal credential, never client keys. */
+function sidecarContainer(o: VllmPodOptions): Container {
   return {
     name: "proxy",
     image: o.proxyImage,
     imagePullPolicy: "IfNotPresent",
-    ports: proxyPorts(o.redirectTo !== undefined),
-    env: proxyEnv(o.redirectTo),
+    ports: proxyPorts(false),
+    env: sidecarEnv(),
     resources: {
       requests: { cpu: o.proxyResources.cpu, memory: o.proxyResources.memory },
       limits: { cpu: o.proxyResources.cpu, memory: o.proxyResources.memory },
     },
-    volumeMounts: [{ name: "tokens", mountPath: TOKENS_DIR, readOnly: true }],
+    volumeMounts: [internalTokenMount()],
+    // Readiness is vLLM's /health through the sidecar, so the replicas' DNS lists only pods that serve.
     ...proxyProbes(),
     lifecycle: { preStop: { sleep: { seconds: PRESTOP_SECONDS } } },
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: PROXY_UID,
-      runAsGroup: PROXY_UID,
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"] },
-      seccompProfile: { type: "RuntimeDefault" },
-    },
+    securityContext: proxySecurityContext(),
   };
 }
 
-/** The pod: vLLM on loopback and the auth proxy beside it as the only way in. */
+/** The replica pod: vLLM on loopback and the sidecar beside it as the only way in. */
 export function vllmPodSpec(o: VllmPodOptions): PodSpec {
   return {
     terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
@@ -251,7 +231,7 @@ export function vllmPodSpec(o: VllmPodOptions): PodSpec {
     automountServiceAccountToken: false,
     // Service env vars such as VLLM_PORT would collide with vLLM's own settings.
     enableServiceLinks: false,
-    // The tokens file is group-readable by the proxy's group, not world-readable.
+    // The internal credential is group-readable by the proxy's group, not world-readable.
     securityContext: { fsGroup: PROXY_UID, fsGroupChangePolicy: "OnRootMismatch" },
     nodeSelector: { ...o.nodeSelector },
     tolerations: podTolerations(o.gpus, o.tolerations),
@@ -259,9 +239,9 @@ export function vllmPodSpec(o: VllmPodOptions): PodSpec {
       { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: o.selector } },
       { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: o.selector } },
     ],
-    containers: [vllmContainer(o), proxyContainer(o)],
+    containers: [vllmContainer(o), sidecarContainer(o)],
     volumes: [
-      { name: "tokens", secret: { secretName: o.tokensSecretName, defaultMode: 0o440 } },
+      secretVolume("internal-token", o.internalTokenSecretName),
       { name: "shm", emptyDir: { medium: "Memory", sizeLimit: shmSizeLimit(o.gpus) } },
       { name: "model-cache", emptyDir: { sizeLimit: `${o.modelCacheGiB}Gi` } },
     ],

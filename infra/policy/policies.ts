@@ -2,6 +2,7 @@ import type { Policies, PolicyResource, ReportViolation, ResourceValidationPolic
 import { checkVllmNotExposed } from "./checks/exposure";
 import { checkGpuLimitsAndTaints } from "./checks/gpu";
 import { checkImagesPinned } from "./checks/images";
+import { checkReplicasAdmitOnlyGateways } from "./checks/isolation";
 import { checkVllmLoopbackAndSidecar } from "./checks/loopback";
 import { checkProxyRestricted } from "./checks/proxy-hardening";
 import { checkTokensOnlyInSecrets } from "./checks/secrets";
@@ -23,14 +24,15 @@ export interface PolicyDefinition {
 export const DEFINITIONS: readonly PolicyDefinition[] = [
   {
     name: "vllm-port-not-exposed",
-    description: "No LoadBalancer or NodePort Service, Ingress or route reaches vLLM's port; only the auth proxy's serving ports are exposed.",
+    description:
+      "No LoadBalancer or NodePort Service, Ingress or route reaches vLLM's port; only the gateway's (or a one-tier proxy's) serving ports are exposed, never a replica.",
     enforcementLevel: "mandatory",
     severity: "critical",
     check: { kind: "stack", run: checkVllmNotExposed },
   },
   {
     name: "vllm-loopback-with-auth-proxy",
-    description: "vLLM binds 127.0.0.1 (--host) and every pod running vLLM has the auth proxy sidecar.",
+    description: "vLLM binds 127.0.0.1 (--host) and every pod running vLLM has the auth proxy sidecar; a sidecar in role sidecar holds the internal credential and no client keys.",
     enforcementLevel: "mandatory",
     severity: "critical",
     check: { kind: "resource", run: checkVllmLoopbackAndSidecar },
@@ -62,6 +64,13 @@ export const DEFINITIONS: readonly PolicyDefinition[] = [
     enforcementLevel: "mandatory",
     severity: "high",
     check: { kind: "resource", run: checkProxyRestricted },
+  },
+  {
+    name: "replicas-admit-only-gateways",
+    description: "Pods running vLLM behind a sidecar in role sidecar are selected by an Ingress NetworkPolicy that opens the sidecar's API port only to gateway pods.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    check: { kind: "stack", run: checkReplicasAdmitOnlyGateways },
   },
   {
     name: "load-balancer-source-ranges-set",

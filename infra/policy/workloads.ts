@@ -108,14 +108,39 @@ export function imageRepository(image: string): string {
 }
 
 const PROXY_COMPONENTS = new Set(["proxy", "auth-proxy", "gateway"]);
+/** The roles of the one proxy image (`ROLE`); unset means `single`. */
+export const PROXY_ROLES = ["single", "gateway", "sidecar"] as const;
+export type ProxyRole = (typeof PROXY_ROLES)[number];
+/** Variables only the auth proxy reads: a credential file in one of its roles. */
+const PROXY_ENV = ["TOKENS_FILE", "KEYS_FILE", "INTERNAL_TOKEN_FILE"];
 
-/** The auth proxy: named so, labelled so on a single-container pod, or the container that reads the token file. */
+/** The auth proxy: named so, labelled so on a single-container pod, or the container that reads its credential files. */
 export function isProxyContainer(container: ContainerView, pod: PodView): boolean {
   if (/(^|-)proxy$|auth-proxy/.test(container.name)) return true;
-  if (Object.keys(envValues(container)).includes("TOKENS_FILE")) return true;
+  if (Object.keys(envValues(container)).some((name) => PROXY_ENV.includes(name))) return true;
   const component = pod.labels["app.kubernetes.io/component"];
   const main = pod.containers.filter((c) => c.kind === "container");
   return component !== undefined && PROXY_COMPONENTS.has(component) && main.length === 1 && main[0] === container;
+}
+
+/** The role a proxy container runs in: its `ROLE`, `single` when unset (or unknown during preview). */
+export function proxyRole(container: ContainerView): ProxyRole | "unknown" {
+  const role = envValues(container)["ROLE"] ?? "single";
+  return (PROXY_ROLES as readonly string[]).includes(role) ? (role as ProxyRole) : "unknown";
+}
+
+/** Whether a pod is a gateway: its proxy runs in role `gateway` and it does not run vLLM. */
+export function isGatewayPod(pod: PodView): boolean {
+  return (
+    pod.containers.some((c) => isLongRunning(c) && isProxyContainer(c, pod) && proxyRole(c) === "gateway") &&
+    !pod.containers.some((c) => isVllmContainer(c, pod))
+  );
+}
+
+/** The sidecar of a pod running vLLM in the two-tier shape: the proxy in role `sidecar`, if any. */
+export function replicaSidecar(pod: PodView): ContainerView | undefined {
+  if (!pod.containers.some((c) => isVllmContainer(c, pod))) return undefined;
+  return pod.containers.find((c) => isLongRunning(c) && isProxyContainer(c, pod) && proxyRole(c) === "sidecar");
 }
 
 /** vLLM: the `vllm/vllm-openai` image (or any repository named for vLLM), or a `vllm serve` / entrypoint command. */

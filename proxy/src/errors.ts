@@ -49,9 +49,12 @@ export const noReplica = (reason: "timeout" | "overflow", retryAfterSeconds: num
     "service_unavailable",
     { headers: { "retry-after": String(retryAfterSeconds) } },
   );
-/** A per-key limit: OpenAI's shape, so SDKs back off by themselves. */
-export const rateLimited = (limit: string, keyName: string, headers: Readonly<Record<string, string>>): ProxyError =>
-  new ProxyError("rate_limit_exceeded", 429, `Rate limit reached for key ${keyName} on ${limit}; retry after the time in Retry-After.`, "requests", { headers });
+/** A per-key limit: OpenAI's shape (type `requests` or `tokens`), so SDKs back off by themselves. */
+export const rateLimited = (limit: string, message: string, headers: Readonly<Record<string, string>>): ProxyError =>
+  new ProxyError("rate_limit_exceeded", 429, message, limit === "tpm" ? "tokens" : "requests", { headers });
+/** Metering needs the body's usage options: a body that is not UTF-8 JSON cannot be metered, so it is not forwarded. */
+export const unreadableBody = (): ProxyError =>
+  new ProxyError("invalid_body", 400, "The request body must be a JSON object encoded as UTF-8.");
 export const upstreamUnavailable = (cause: unknown): ProxyError =>
   new ProxyError("upstream_unavailable", 502, "The model server could not be reached or closed the connection.", "upstream_error", { cause });
 export const upstreamTimeout = (cause: unknown): ProxyError =>

@@ -52,7 +52,7 @@ export interface LimitLease {
 }
 export type LimitAdmission =
   | { readonly ok: true; readonly lease: LimitLease; readonly headers: Readonly<Record<string, string>> }
-  | { readonly ok: false; readonly limit: string; readonly retryAfterMs: number; readonly headers: Readonly<Record<string, string>> };
+  | { readonly ok: false; readonly limit: string; readonly retryAfterMs: number; readonly message: string; readonly headers: Readonly<Record<string, string>> };
 export interface KeyLimiter {
   admit(name: string, limits: KeyLimits): Promise<LimitAdmission>;
 }
@@ -66,10 +66,15 @@ export interface UsageCount {
 export interface ResponseMeter {
   transform(chunk: Buffer): Buffer;
   usage(): UsageCount;
+  /** Whether the usage could be read at all (a body past the meter's bound cannot). */
+  readonly readable: boolean;
 }
 export interface Metering {
-  /** The body to forward and the meter for its answer; undefined: forward unchanged, meter nothing. */
-  prepare(route: string, body: Buffer): { body: Buffer; meter(contentType: string | undefined): ResponseMeter } | undefined;
+  /**
+   * The body to forward and the meter for its answer; undefined for a route that is not metered;
+   * a ProxyError (400) for a body whose usage cannot be asked for.
+   */
+  prepare(route: string, body: Buffer): { body: Buffer; meter(contentType: string | undefined): ResponseMeter } | ProxyError | undefined;
 }
 
 export interface HandlerDeps {
@@ -107,6 +112,10 @@ interface Exchange {
   usage: UsageCount | undefined;
   /** An answer written straight to the socket, outside `res`. */
   rawStatus?: number;
+  /** Forwarding still settling (usage, limits) after the response closed: the log line waits for it. */
+  forwarding: boolean;
+  /** The response has closed; `finish` runs once forwarding has settled too. */
+  closed: boolean;
   /** Aborted when the client leaves: held, queued and upstream work stop. */
   readonly gone: AbortController;
   /** Read once: after the client disconnects, `req.socket` may already be detached. */
@@ -163,11 +172,14 @@ export class RequestHandler {
       usage: undefined,
       gone: new AbortController(),
       client: req.socket?.remoteAddress,
+      forwarding: false,
+      closed: false,
     };
     this.inflight++;
     res.once("close", () => {
       if (!res.writableFinished) exchange.gone.abort(new Error("client closed the connection"));
-      this.finish(req, res, exchange);
+      exchange.closed = true;
+      if (!exchange.forwarding) this.finish(req, res, exchange);
     });
     req.on("error", () => undefined);
     if (this.draining) res.setHeader("connection", "close");
@@ -249,11 +261,28 @@ export class RequestHandler {
     exchange.bytesOut = sendError(res, overloaded(), false, trafficClass === "public" || hasUnreadBody(req));
   }
 
+  /** Forwards one request; the access log and counters wait until its usage and limits are settled. */
   private async forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, route: Route, target: string, expectsContinue: boolean): Promise<void> {
+    exchange.forwarding = true;
+    try {
+      await this.forwardAndSettle(req, res, exchange, route, target, expectsContinue);
+    } finally {
+      exchange.forwarding = false;
+      if (exchange.closed) this.finish(req, res, exchange);
+    }
+  }
+
+  private async forwardAndSettle(req: IncomingMessage, res: ServerResponse, exchange: Exchange, route: Route, target: string, expectsContinue: boolean): Promise<void> {
     const { config, limiter, metering, metrics } = this.deps;
     const identity = exchange.identity;
     let lease: LimitLease | undefined;
     let limitHeaders: Readonly<Record<string, string>> = {};
+    /** Settles the key's limits once, with the tokens used as far as the answer went. */
+    const settle = (): void => {
+      const usage = exchange.usage;
+      lease?.settle(usage === undefined ? 0 : usage.promptTokens + usage.completionTokens);
+      lease = undefined;
+    };
     if (limiter !== undefined && identity?.limits !== undefined) {
       const admission = await limiter.admit(identity.name, identity.limits);
       if (exchange.gone.signal.aborted) {
@@ -262,7 +291,7 @@ export class RequestHandler {
       }
       if (!admission.ok) {
         metrics.rateLimited.inc({ key: identity.name, limit: admission.limit });
-        return this.refuse(req, res, exchange, rateLimited(admission.limit, identity.name, admission.headers), `rate_limited_${admission.limit}`);
+        return this.refuse(req, res, exchange, rateLimited(admission.limit, admission.message, admission.headers), `rate_limited_${admission.limit}`);
       }
       lease = admission.lease;
       limitHeaders = admission.headers;
@@ -277,7 +306,9 @@ export class RequestHandler {
       // would cut it), a refused connection can then be retried, and usage can be asked for.
       const needsWholeBody = this.deps.upstreams.retriesRefused || (metering !== undefined && route.hasBody);
       let body: Buffer | Readable | null = route.hasBody ? await requestBody(req, config.maxBodyBytes, exchange, needsWholeBody) : null;
-      const prepared = metering !== undefined && Buffer.isBuffer(body) ? metering.prepare(route.name, body) : undefined;
+      const planned = metering !== undefined && Buffer.isBuffer(body) ? metering.prepare(route.name, body) : undefined;
+      if (planned instanceof ProxyError) throw planned;
+      const prepared = planned;
       if (prepared !== undefined) body = prepared.body;
       const credentials = this.deps.upstreamCredentials?.() ?? [];
       const tried = new Set<UpstreamTarget>();
@@ -289,11 +320,13 @@ export class RequestHandler {
           metrics.inflightRequests.inc();
         }
         connection = chosen.pool.tryAcquire() ?? (await chosen.pool.acquire(exchange.gone.signal));
-        const meter = prepared?.meter(undefined);
+        let meter: ResponseMeter | undefined;
         const relay = new ResponseRelay(res, {
           responseHeaders: (statusCode, upstreamHeaders) => {
             // A sidecar refusing the internal credential saw nothing of the request: try the next credential.
             if (statusCode === 401 && credential + 1 < credentials.length) return { relay: false };
+            const type = upstreamHeaders["content-type"];
+            meter = prepared?.meter(typeof type === "string" ? type : undefined);
             exchange.upstreamMs = performance.now() - exchange.started;
             metrics.observeUpstream(route.name, exchange.upstreamMs / 1000);
             const headers = { ...clientResponseHeaders(upstreamHeaders), ...limitHeaders };
@@ -304,15 +337,31 @@ export class RequestHandler {
             // A stream's client should see the status line before the first token.
             return { relay: true, headers, flush: streaming };
           },
-          transform: meter === undefined ? identityChunk : (chunk) => meter.transform(chunk),
+          transform: prepared === undefined ? identityChunk : (chunk) => (meter === undefined ? chunk : meter.transform(chunk)),
           onBytes: (count) => {
             exchange.bytesOut += count;
+          },
+          // Charge the tokens before the client has the last byte: its next request already sees them.
+          beforeEnd: () => {
+            if (meter !== undefined) exchange.usage = meter.usage();
+            settle();
           },
         });
         const onGone = (): void => relay.abort(new Error("client closed the connection"));
         exchange.gone.signal.addEventListener("abort", onGone, { once: true });
-        const headers = upstreamRequestHeaders(req.headers, { clientAddress: exchange.client, proto: config.forwardedProto });
+        const headers = upstreamRequestHeaders(req.headers, {
+          clientAddress: exchange.client,
+          proto: config.forwardedProto,
+          trustIncoming: config.role === "sidecar",
+        });
         if (credentials.length > 0) headers["authorization"] = `Bearer ${credentials[credential]}`;
+        // The body may have been rewritten (usage asked for) or gathered from chunks: frame it as it is now.
+        if (Buffer.isBuffer(body)) {
+          headers["content-length"] = String(body.length);
+          delete headers["transfer-encoding"];
+        }
+        // A compressed answer cannot be metered.
+        if (prepared !== undefined) delete headers["accept-encoding"];
         try {
           connection.client.dispatch(
             { method: req.method as Dispatcher.HttpMethod, path: chosen.basePath + target, headers, body },
@@ -339,7 +388,10 @@ export class RequestHandler {
           } else throw error;
         } finally {
           exchange.gone.signal.removeEventListener("abort", onGone);
-          if (meter !== undefined) exchange.usage = meter.usage();
+          if (meter !== undefined) {
+            exchange.usage = meter.usage();
+            if (!meter.readable) metrics.unmetered.inc({ route: route.name });
+          }
           chosen.pool.release(connection);
           connection = undefined;
         }
@@ -350,8 +402,8 @@ export class RequestHandler {
       if (connection !== undefined) chosen?.pool.release(connection);
       if (counted) metrics.inflightRequests.dec();
       if (streaming) metrics.inflightStreams.dec();
+      settle();
       const usage = exchange.usage;
-      lease?.settle(usage === undefined ? 0 : usage.promptTokens + usage.completionTokens);
       if (identity !== undefined && usage !== undefined) {
         metrics.keyPromptTokens.inc({ key: identity.name }, usage.promptTokens);
         metrics.keyCompletionTokens.inc({ key: identity.name }, usage.completionTokens);

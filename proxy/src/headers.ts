@@ -41,6 +41,8 @@ function connectionNames(value: string | string[] | undefined): Set<string> | un
 export interface ForwardedFor {
   readonly clientAddress: string | undefined;
   readonly proto: "http" | "https";
+  /** The caller is this project's own gateway (a sidecar's only caller): its X-Forwarded-* name the real client. */
+  readonly trustIncoming?: boolean;
 }
 
 /** Headers for the upstream request: end-to-end headers only, plus this hop's X-Forwarded-*. */
@@ -51,6 +53,13 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, forwarded:
     const value = incoming[name];
     if (value === undefined || REQUEST_DROP.has(name) || listed?.has(name)) continue;
     out[name] = value;
+  }
+  const forwardedFor = incoming["x-forwarded-for"];
+  const forwardedProto = incoming["x-forwarded-proto"];
+  if (forwarded.trustIncoming === true && typeof forwardedFor === "string" && (forwardedProto === "http" || forwardedProto === "https")) {
+    out["x-forwarded-for"] = forwardedFor;
+    out["x-forwarded-proto"] = forwardedProto;
+    return out;
   }
   // The NLB forwards TCP, so this proxy is the first HTTP hop: client-sent X-Forwarded-* are not trusted.
   if (forwarded.clientAddress !== undefined) out["x-forwarded-for"] = forwarded.clientAddress;

@@ -135,6 +135,12 @@ export class Metrics {
     help: "Failed or timed-out calls to the shared limits store.",
     registers: [this.registry],
   });
+  readonly limitsFallback = new Counter({
+    name: "vllm_auth_limits_fallback_total",
+    help: "Requests decided by this gateway's share of a key's limits while the shared store was unusable, per key name.",
+    labelNames: ["key"] as const,
+    registers: [this.registry],
+  });
   readonly unmetered = new Counter({
     name: "vllm_auth_unmetered_responses_total",
     help: "Responses whose usage could not be read (too large or not JSON), by route.",

@@ -13,6 +13,8 @@ export interface RelayHooks {
   /** The bytes to send the client for an upstream chunk (metering may remove what the client did not ask for). */
   transform(chunk: Buffer): Buffer;
   onBytes(count: number): void;
+  /** The whole answer has arrived, just before the client's response ends: settle what depends on it first. */
+  beforeEnd?(): void;
 }
 
 /** The upstream answer was dropped for a retry (see HeadDecision). */
@@ -86,6 +88,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.hooks.beforeEnd?.();
     this.res.end();
     this.settle.resolve();
   }

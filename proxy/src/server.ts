@@ -4,7 +4,9 @@ import type { Duplex } from "node:stream";
 import type { ProxyConfig } from "./config";
 import { ConnectionSerializer } from "./connection";
 import { ProxyError, badRequest, reply, writeRawError } from "./errors";
-import { RequestHandler, type HandlerDeps, type KeyLimiter, type Metering, type Upstreams } from "./handler";
+import { RequestHandler, type HandlerDeps, type KeyLimiter, type Upstreams } from "./handler";
+import { createLimiter, refusalMessage, type Limiter } from "./limits";
+import { usageMetering } from "./metering/adapter";
 import type { Verdict } from "./keys/credentials";
 import { ClientCredentials, InternalCredential, type StoreEvents } from "./keys/stores";
 import { createLogger, type Logger } from "./log";
@@ -23,10 +25,6 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Gateway: how the replicas' DNS name is resolved (tests change the answers). */
   readonly resolve?: Resolver;
-  /** Per-key limits (gateway and single with named keys). */
-  readonly limiter?: KeyLimiter & { close(): Promise<void> };
-  /** Per-key usage metering (gateway and single with named keys). */
-  readonly metering?: Metering;
 }
 
 export interface RunningProxy {
@@ -307,12 +305,43 @@ function metricsHandler(metrics: Metrics, handler: RequestHandler, parts: RolePa
   };
 }
 
+/** Per-key limits for the roles that know keys by name; the store is shared when REDIS_URL is set. */
+function keyLimits(config: ProxyConfig, metrics: Metrics, logger: Logger): (KeyLimiter & { close(): Promise<void> }) | undefined {
+  if (config.role === "sidecar") return undefined;
+  const limiter: Limiter = createLimiter({
+    ...(config.redisUrl !== undefined ? { redisUrl: config.redisUrl } : {}),
+    timeoutMs: config.limitsTimeoutMs,
+    gatewayReplicas: config.gatewayReplicas,
+    events: {
+      storeUp: (up) => {
+        metrics.limitsStoreUp.set(up ? 1 : 0);
+        logger[up ? "info" : "warn"](up ? "limits_store_up" : "limits_store_down", {
+          fallback: up ? undefined : `each gateway applies 1/${config.gatewayReplicas} of every limit`,
+        });
+      },
+      storeError: () => metrics.limitsStoreErrors.inc(),
+      fallback: (key) => metrics.limitsFallback.inc({ key }),
+    },
+  });
+  return {
+    admit: async (name, limits) => {
+      const admission = await limiter.admit(name, limits);
+      if (admission.ok) return admission;
+      return { ...admission, message: refusalMessage(name, admission.limit, limits[admission.limit], admission.retryAfterMs) };
+    },
+    close: () => limiter.close(),
+  };
+}
+
 /** Starts every listener; resolves once they are bound and the credential files are loaded. */
 export async function startProxy(config: ProxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
   const logger = options.logger ?? createLogger();
   const metrics = new Metrics(config.role);
   const parts = await roleParts(config, metrics, logger, options);
   metrics.tokens.set(parts.credentials.size);
+  const limiter = keyLimits(config, metrics, logger);
+  // Usage is read per key where keys have names: the gateway, or a single proxy given a keys file.
+  const metering = config.role === "gateway" || (config.role === "single" && config.keysFile !== undefined) ? usageMetering : undefined;
   const deps: HandlerDeps = {
     config,
     credentials: parts.credentials,
@@ -320,8 +349,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     upstreams: parts.upstreams,
     models: parts.models,
     upstreamCredentials: parts.upstreamCredentials,
-    limiter: options.limiter,
-    metering: options.metering,
+    limiter,
+    metering,
     publicRate: new PublicRate(config.publicMaxRps),
     ready: parts.ready,
     metrics,
@@ -376,7 +405,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     // A port already taken: release everything started so far, so the caller's process can exit.
     await Promise.all([closeServer(api), closeServer(metricsServer), redirectServer ? closeServer(redirectServer) : undefined]);
     await parts.close();
-    await options.limiter?.close();
+    await limiter?.close();
     throw error;
   }
   logger.info("listening", {
@@ -421,7 +450,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
         await closed;
       }
       await parts.close();
-      await options.limiter?.close();
+      await limiter?.close();
       await closeServer(metricsServer);
       metricsServer.closeAllConnections();
       logger.info("stopped", { result });

@@ -22,7 +22,7 @@ jest.mock(
         url: out(`http://${NLB_HOSTNAME}`),
         openaiBaseUrl: out(`http://${NLB_HOSTNAME}/v1`),
         token: pulumi.secret("token-0"),
-        tokens: pulumi.secret(["token-0"]),
+        apiKeys: pulumi.secret<Record<string, string>>({ default: "token-0" }),
         loadBalancerHostname: out(NLB_HOSTNAME),
         model: settings.model,
         namespace: out(settings.namespace),

@@ -4,6 +4,7 @@ import {
   LB_HOSTNAME,
   PROXY_DIGEST,
   ProgramRun,
+  dependsOn,
   deploymentOf,
   manifests,
   named,
@@ -46,22 +47,47 @@ describe("the whole program, target aws, default config", () => {
 
   it("makes Kubernetes objects the Kubernetes schema knows, field by field", () => {
     const objects = manifests(run);
-    expect(objects.map((m) => m.kind).sort()).toEqual([
-      "ConfigMap",
-      "ConfigMap",
-      "Deployment",
-      "Namespace",
-      "Namespace",
-      "PodDisruptionBudget",
-      "PodMonitor",
-      "PodMonitor",
-      "ScaledObject",
-      "Secret",
-      "Secret",
-      "Secret",
-      "Service",
+    expect(objects.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      "ConfigMap/vllm-auth-endpoint-vllm",
+      "ConfigMap/vllm-auth-vllm-vllm",
+      "Deployment/vllm",
+      "Deployment/vllm-gateway",
+      "Namespace/monitoring",
+      "Namespace/vllm",
+      "NetworkPolicy/vllm-gateway",
+      "NetworkPolicy/vllm-replicas",
+      "PodDisruptionBudget/vllm",
+      "PodDisruptionBudget/vllm-gateway",
+      "PodMonitor/vllm-gateway",
+      "PodMonitor/vllm-replicas",
+      "ScaledObject/vllm",
+      "Secret/grafana-admin",
+      "Secret/vllm-api-keys",
+      "Secret/vllm-hf-token",
+      "Secret/vllm-internal-token",
+      "Service/vllm-auth",
+      "Service/vllm-replicas",
     ]);
     for (const m of objects) expect(() => validateManifest(m)).not.toThrow();
+  });
+
+  it("rolls vLLM out with a surge pod, which Karpenter gives a node, so the ready replicas never drop", () => {
+    expect(deploymentOf(run).spec!.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+  });
+
+  it("runs the gateways on the untainted system nodes: no GPU toleration, no GPU node selector", () => {
+    const spec = podSpec(deploymentOf(run, "vllm-gateway"));
+    expect(spec.tolerations).toBeUndefined();
+    expect(spec.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
+    expect(nodeGroup(run, "vllm-system").taints).toBeUndefined();
+  });
+
+  it("creates the gateways after the load balancer controller and the NLB Service, so the controller's webhook gives their pods the readiness gate", () => {
+    const gateway = named(run, "vllm-auth:infra:Gateway", "vllm-gateway");
+    expect(dependsOn(gateway, "kubernetes:core/v1:Service", "vllm-auth-service")).toBe(true);
+    expect(dependsOn(gateway, "kubernetes:helm.sh/v3:Release", "vllm-lbc-release")).toBe(true);
+    const ns = manifests(run).find((m) => m.kind === "Namespace")!;
+    expect((ns.metadata.labels as Record<string, string>)["elbv2.k8s.aws/pod-readiness-gate-inject"]).toBe("enabled");
   });
 
   it("schedules vLLM only where the GPU node group lets it: the taint is tolerated and the selector matches", () => {
@@ -89,9 +115,11 @@ describe("the whole program, target aws, default config", () => {
     expect(lt.blockDeviceMappings[0].ebs.volumeSize).toBeGreaterThanOrEqual(cacheGiB + 30);
   });
 
-  it("runs the proxy image built and pushed to ECR, pinned by digest", () => {
+  it("runs the proxy image built and pushed to ECR, pinned by digest, as sidecar and as gateway", () => {
+    const image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm-proxy-repo@${PROXY_DIGEST}`;
     const proxy = podSpec(deploymentOf(run)).containers.find((c) => String(c.image).includes(".dkr.ecr."));
-    expect(proxy?.image).toBe(`123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm-proxy-repo@${PROXY_DIGEST}`);
+    expect(proxy?.image).toBe(image);
+    expect(podSpec(deploymentOf(run, "vllm-gateway")).containers.map((c) => c.image)).toEqual([image]);
   });
 
   it("asks for an NLB the installed AWS Load Balancer Controller can build", () => {
@@ -99,9 +127,11 @@ describe("the whole program, target aws, default config", () => {
     expect(named(run, "kubernetes:helm.sh/v3:Release", "vllm-lbc-release").inputs.chart).toBe("aws-load-balancer-controller");
   });
 
-  it("exports the endpoint, a secret token, a secret kubeconfig that calls aws eks get-token, and the cluster's name", () => {
+  it("exports the endpoint, secret keys, a secret kubeconfig that calls aws eks get-token, and the cluster's name", () => {
     expect(run.outputs.endpoint).toEqual({ value: LB_HOSTNAME, secret: false });
     expect(run.outputs.token.secret).toBe(true);
+    expect(run.outputs.apiKeys.secret).toBe(true);
+    expect(Object.keys(run.outputs.apiKeys.value as object)).toEqual(["default"]);
     expect(run.outputs.kubeconfig.secret).toBe(true);
     const kubeconfig = parse(run.outputs.kubeconfig.value as string);
     expect(kubeconfig.users[0].user.exec.args).toContain("get-token");
@@ -122,9 +152,13 @@ describe("the whole program, target aws, default config", () => {
     ]);
   });
 
-  it("keeps the Hugging Face token out of every plain-text input", () => {
+  it("keeps the Hugging Face token and the API key out of every plain-text input", () => {
+    const key = run.outputs.token.value as string;
+    expect(key).toMatch(/^vllmauth_/);
     for (const r of run.resources) {
-      expect(JSON.stringify(mapSecrets(r.inputs, () => "[secret]"))).not.toContain("hf_testtoken_0123456789");
+      const plain = JSON.stringify(mapSecrets(r.inputs, () => "[secret]"));
+      expect(plain).not.toContain("hf_testtoken_0123456789");
+      expect(plain).not.toContain(key);
     }
   });
 });
@@ -160,6 +194,7 @@ describe("the whole program, target aws, Route 53 TLS, prebuilt proxy, spot only
   it("builds no image and runs the prebuilt proxy", () => {
     expect(ofType(run, "docker-build:index:Image")).toHaveLength(0);
     expect(podSpec(deploymentOf(run)).containers.map((c) => c.image)).toContain("ghcr.io/acme/vllm-auth-proxy:0.1.0");
+    expect(podSpec(deploymentOf(run, "vllm-gateway")).containers.map((c) => c.image)).toEqual(["ghcr.io/acme/vllm-auth-proxy:0.1.0"]);
   });
 
   it("makes a spot GPU node group with a node per minimum replica and room for maxReplicas plus a surge pod", () => {

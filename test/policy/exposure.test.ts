@@ -1,6 +1,16 @@
 import { checkVllmNotExposed } from "../../infra/policy/checks/exposure";
 import { ResourceInput } from "../../infra/policy/values";
-import { deployment, proxyContainer, SELECTOR, service, vllmContainer } from "./fixtures";
+import {
+  deployment,
+  GATEWAY_SELECTOR,
+  gatewayContainer,
+  gatewayDeployment,
+  proxyContainer,
+  replicaDeployment,
+  SELECTOR,
+  service,
+  vllmContainer,
+} from "./fixtures";
 
 function ingress(backend: Record<string, unknown>): ResourceInput {
   return {
@@ -100,6 +110,37 @@ describe("policy 1: vllm-port-not-exposed", () => {
       props: { metadata: { name: "route", namespace: "vllm-auth" }, spec: { rules: [{ backendRefs: [{ name: "vllm-internal", port: 8000 }] }] } },
     };
     expect(checkVllmNotExposed([deployment(), backendSvc, route])).toHaveLength(1);
+  });
+
+  it("two tiers: passes a LoadBalancer to the gateway's API and redirect listener", () => {
+    const tls = service({
+      selector: GATEWAY_SELECTOR,
+      ports: [
+        { name: "https", port: 443, targetPort: "http" },
+        { name: "http", port: 80, targetPort: "redirect" },
+      ],
+    });
+    expect(checkVllmNotExposed([replicaDeployment(), gatewayDeployment(), tls])).toEqual([]);
+  });
+
+  it("two tiers: fails a load balancer that selects the replicas, even on the sidecar's own port", () => {
+    const findings = checkVllmNotExposed([replicaDeployment(), gatewayDeployment(), service({ ports: [{ port: 80, targetPort: "http" }] })]);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]?.message).toMatch(/selects the vLLM replicas of Deployment "vllm", whose sidecar "proxy" runs in role sidecar/);
+    expect(findings[0]?.message).toMatch(/Select the gateway pods \(ROLE=gateway\) instead/);
+    const nodePort = service({ type: "NodePort", ports: [{ port: 8080, targetPort: 8080 }] });
+    expect(checkVllmNotExposed([replicaDeployment(), nodePort])).toHaveLength(1);
+  });
+
+  it("two tiers: keeps the gateway's metrics port and any other port off the load balancer", () => {
+    const metrics = checkVllmNotExposed([gatewayDeployment(), service({ selector: GATEWAY_SELECTOR, ports: [{ port: 9090, targetPort: "metrics" }] })]);
+    expect(metrics[0]?.message).toMatch(/selects the gateway pods of Deployment "vllm-gateway" and reaches the gateway's Prometheus metrics port/);
+    const stray = checkVllmNotExposed([gatewayDeployment(), service({ selector: GATEWAY_SELECTOR, ports: [{ port: 80, targetPort: 3000 }] })]);
+    expect(stray[0]?.message).toMatch(/not a serving port of the gateway/);
+    expect(stray[0]?.message).toMatch(/Set targetPort to "http" \(8080\) or "redirect" \(8081\)/);
+    // A gateway container recognised by its role alone, whatever it is called.
+    const renamed = gatewayDeployment([gatewayContainer({ name: "front" })]);
+    expect(checkVllmNotExposed([renamed, service({ selector: GATEWAY_SELECTOR })])).toEqual([]);
   });
 
   it("selects on every selector label, not on a subset", () => {

@@ -131,3 +131,93 @@ export function nodeGroup(props: Obj = {}): ResourceInput {
 export function withContainers(containers: readonly Obj[]): ResourceInput {
   return deployment({ containers });
 }
+
+/** The gateway pods' labels: the two tiers differ by app.kubernetes.io/name. */
+export const GATEWAY_SELECTOR = { "app.kubernetes.io/name": "vllm-gateway", "app.kubernetes.io/instance": "vllm-auth-dev" };
+
+export const SIDECAR_ENV: readonly Obj[] = [
+  { name: "ROLE", value: "sidecar" },
+  { name: "UPSTREAM_URL", value: "http://127.0.0.1:8000" },
+  { name: "INTERNAL_TOKEN_FILE", value: "/etc/vllm-auth/internal/token" },
+];
+
+/** The two-tier sidecar: role sidecar, the internal credential, no client keys, no redirect listener. */
+export function sidecarContainer(patch: Obj = {}): Obj {
+  return proxyContainer({
+    ports: [
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "metrics", containerPort: 9090, protocol: "TCP" },
+    ],
+    env: [...SIDECAR_ENV],
+    volumeMounts: [{ name: "internal-token", mountPath: "/etc/vllm-auth/internal", readOnly: true }],
+    ...patch,
+  });
+}
+
+/** The replicas of the two-tier shape: vLLM on loopback with a sidecar in role sidecar. */
+export function replicaDeployment(shape: PodShape = {}): ResourceInput {
+  return deployment({ containers: [vllmContainer(), sidecarContainer()], ...shape });
+}
+
+/** The gateway container: role gateway, the keys file and the internal credential, the public ports. */
+export function gatewayContainer(patch: Obj = {}): Obj {
+  return proxyContainer({
+    name: "gateway",
+    env: [
+      { name: "ROLE", value: "gateway" },
+      { name: "KEYS_FILE", value: "/etc/vllm-auth/keys/keys.json" },
+      { name: "INTERNAL_TOKEN_FILE", value: "/etc/vllm-auth/internal/token" },
+      { name: "REPLICAS_DNS", value: "vllm-replicas.vllm-auth.svc.cluster.local" },
+    ],
+    volumeMounts: [
+      { name: "api-keys", mountPath: "/etc/vllm-auth/keys", readOnly: true },
+      { name: "internal-token", mountPath: "/etc/vllm-auth/internal", readOnly: true },
+    ],
+    ...patch,
+  });
+}
+
+/** The gateway Deployment: one proxy container in role gateway, no vLLM, no GPU. */
+export function gatewayDeployment(containers: readonly Obj[] = [gatewayContainer()]): ResourceInput {
+  return {
+    type: "kubernetes:apps/v1:Deployment",
+    name: "vllm-gateway",
+    urn: "urn:pulumi:dev::vllm-auth::kubernetes:apps/v1:Deployment::vllm-gateway",
+    props: {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "vllm-gateway", namespace: "vllm-auth" },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: GATEWAY_SELECTOR },
+        template: {
+          metadata: { labels: { ...GATEWAY_SELECTOR, "app.kubernetes.io/component": "gateway" } },
+          spec: { containers },
+        },
+      },
+    },
+  };
+}
+
+/** A NetworkPolicy in the stack's namespace. */
+export function networkPolicy(name: string, spec: Obj, namespace = "vllm-auth"): ResourceInput {
+  return {
+    type: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    name,
+    urn: `urn:pulumi:dev::vllm-auth::kubernetes:networking.k8s.io/v1:NetworkPolicy::${name}`,
+    props: { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name, namespace }, spec },
+  };
+}
+
+/** The stack's policy for the replicas: 8080 from the gateways, 9090 from the monitoring namespace. */
+export function replicasPolicy(patch: Obj = {}): ResourceInput {
+  return networkPolicy("vllm-replicas", {
+    podSelector: { matchLabels: SELECTOR },
+    policyTypes: ["Ingress"],
+    ingress: [
+      { from: [{ podSelector: { matchLabels: GATEWAY_SELECTOR } }], ports: [{ protocol: "TCP", port: 8080 }] },
+      { from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }], ports: [{ protocol: "TCP", port: 9090 }] },
+    ],
+    ...patch,
+  });
+}

@@ -1,5 +1,5 @@
 import { checkVllmLoopbackAndSidecar, isLoopback } from "../../infra/policy/checks/loopback";
-import { deployment, proxyContainer, vllmContainer } from "./fixtures";
+import { deployment, proxyContainer, replicaDeployment, SIDECAR_ENV, sidecarContainer, vllmContainer } from "./fixtures";
 
 describe("policy 2: vllm-loopback-with-auth-proxy", () => {
   it("passes vLLM on 127.0.0.1 with the proxy beside it", () => {
@@ -42,7 +42,20 @@ describe("policy 2: vllm-loopback-with-auth-proxy", () => {
   it("fails a vLLM pod without the proxy sidecar and says what to add", () => {
     const [message] = checkVllmLoopbackAndSidecar(deployment({ containers: [vllmContainer()] }));
     expect(message).toMatch(/without the auth proxy sidecar/);
-    expect(message).toMatch(/TOKENS_FILE/);
+    expect(message).toMatch(/ROLE=sidecar and INTERNAL_TOKEN_FILE/);
+  });
+
+  it("passes the two-tier replica: a sidecar in role sidecar with the internal credential and no client keys", () => {
+    expect(checkVllmLoopbackAndSidecar(replicaDeployment())).toEqual([]);
+  });
+
+  it("fails a sidecar in role sidecar that has no internal credential, or that is given client keys", () => {
+    const bare = sidecarContainer({ env: [{ name: "ROLE", value: "sidecar" }, { name: "UPSTREAM_URL", value: "http://127.0.0.1:8000" }] });
+    const [missing] = checkVllmLoopbackAndSidecar(replicaDeployment({ containers: [vllmContainer(), bare] }));
+    expect(missing).toMatch(/runs in role sidecar without INTERNAL_TOKEN_FILE/);
+    const keyed = sidecarContainer({ env: [...SIDECAR_ENV, { name: "KEYS_FILE", value: "/etc/vllm-auth/keys/keys.json" }] });
+    const [leak] = checkVllmLoopbackAndSidecar(replicaDeployment({ containers: [vllmContainer(), keyed] }));
+    expect(leak).toMatch(/is given KEYS_FILE: client keys must stay at the gateways/);
   });
 
   it("accepts the proxy as a native sidecar (init container that keeps running) but not as a plain init container", () => {

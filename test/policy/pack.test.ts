@@ -9,6 +9,7 @@ const MANDATORY = [
   "images-pinned",
   "gpu-limits-and-taints",
   "proxy-restricted-security-context",
+  "replicas-admit-only-gateways",
   "load-balancer-source-ranges-set",
 ];
 
@@ -21,7 +22,7 @@ describe("the policy pack as the Pulumi CLI runs it", () => {
     await pack?.stop();
   });
 
-  it("serves as vllm-auth with the seven mandatory policies and the advisory one", async () => {
+  it("serves as vllm-auth with the eight mandatory policies and the advisory one", async () => {
     const info = await pack.info();
     expect(info.getName()).toBe("vllm-auth");
     expect(info.getVersion()).toBe("0.1.0");

@@ -48,22 +48,34 @@ function ofType(resources: Resources, type: string): ResourceInput[] {
 
 /** The fields the negative controls below change. */
 interface ServiceProps {
-  spec: { ports: { targetPort?: number | string }[]; loadBalancerSourceRanges?: string[] };
+  spec: { type?: string; selector: Record<string, string>; ports: { targetPort?: number | string }[]; loadBalancerSourceRanges?: string[] };
 }
 interface DeploymentProps {
-  spec: { template: { spec: { containers: { name: string }[] } } };
+  spec: { template: { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } } };
+}
+interface NetworkPolicyProps {
+  spec: { ingress: { from?: unknown[]; ports?: unknown[] }[] };
 }
 
-/** A copy of the run with the first resource of `type` changed, to show the checks read the program's real shapes. */
-function mutate<T>(resources: Resources, type: string, change: (props: T) => void): Resources {
+const SERVICE = "kubernetes:core/v1:Service";
+const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+
+/** The object's `metadata.name`. */
+const objectName = (r: ResourceInput): string => String((r.props.metadata as { name?: unknown } | undefined)?.name);
+
+/** A copy of the run with the object of `type` named `name` changed, to show the checks read the program's real shapes. */
+function mutate<T>(resources: Resources, type: string, name: string, change: (props: T) => void): Resources {
   let done = false;
-  return resources.map((r) => {
-    if (done || r.type !== type) return r;
+  const changed = resources.map((r) => {
+    if (done || r.type !== type || objectName(r) !== name) return r;
     done = true;
     const props = structuredClone(r.props);
     change(props as unknown as T);
     return { ...r, props };
   });
+  if (!done) throw new Error(`no ${type} named ${name} to change`);
+  return changed;
 }
 
 const cases: readonly [string, () => Promise<Resources>, boolean][] = [
@@ -89,6 +101,17 @@ const cases: readonly [string, () => Promise<Resources>, boolean][] = [
   ],
   ["aws target, defaults (VPC, EKS, GPU node group, image built and pushed to ECR)", () => awsRun(), true],
   [
+    "existing target, named keys with limits (Valkey and its policy), scale to zero",
+    () =>
+      existingRun({
+        "vllm-auth:apiKeys": JSON.stringify([{ name: "alice" }, { name: "ci-bot", rpm: 60 }]),
+        "vllm-auth:minReplicas": "0",
+        "vllm-auth:maxReplicas": "2",
+        "vllm-auth:allowedCidrs": JSON.stringify(["203.0.113.0/24"]),
+      }),
+    false,
+  ],
+  [
     "aws target, Route 53 TLS, spot GPU nodes, prebuilt proxy",
     () =>
       awsRun({
@@ -108,12 +131,16 @@ describe.each(cases)("the real program under mocks: %s", (_label, run, openToAll
     resources = await run();
   }, 60_000);
 
-  it("creates what the policies are about: a vLLM Deployment with its proxy and a LoadBalancer Service", () => {
-    const [deployment] = ofType(resources, "kubernetes:apps/v1:Deployment");
-    const containers = (deployment?.props as { spec: { template: { spec: { containers: { name: string }[] } } } }).spec.template.spec.containers;
-    expect(containers.map((c) => c.name).sort()).toEqual(["proxy", "vllm"]);
-    const services = ofType(resources, "kubernetes:core/v1:Service");
+  it("creates what the policies are about: the replicas with their sidecar, the gateways, the LoadBalancer, the network policies", () => {
+    const containers = (name: string) =>
+      (ofType(resources, DEPLOYMENT).find((d) => objectName(d) === name)?.props as unknown as DeploymentProps).spec.template.spec.containers.map((c) => c.name);
+    expect(containers("vllm").sort()).toEqual(["proxy", "vllm"]);
+    expect(containers("vllm-gateway")).toEqual(["gateway"]);
+    const services = ofType(resources, SERVICE);
     expect(services.map((s) => (s.props as { spec: { type: string } }).spec.type)).toContain("LoadBalancer");
+    const policies = ofType(resources, NETWORK_POLICY).map(objectName).sort();
+    const valkey = ofType(resources, DEPLOYMENT).some((d) => objectName(d) === "vllm-valkey");
+    expect(policies).toEqual(valkey ? ["vllm-gateway", "vllm-replicas", "vllm-valkey"] : ["vllm-gateway", "vllm-replicas"]);
   });
 
   it.each(mandatory.map((d) => [d.name, d] as const))("passes the mandatory policy %s", (_name, definition) => {
@@ -124,16 +151,31 @@ describe.each(cases)("the real program under mocks: %s", (_label, run, openToAll
     expect(findings(byName("load-balancer-source-ranges-not-open"), resources)).toHaveLength(openToAll ? 1 : 0);
   });
 
-  it("fails the exposure, sidecar and source-range policies once the real objects are broken", () => {
-    const exposed = mutate<ServiceProps>(resources, "kubernetes:core/v1:Service", (p) => {
-      for (const port of p.spec.ports) port.targetPort = 8000;
+  it("fails the exposure, sidecar, isolation and source-range policies once the real objects are broken", () => {
+    const exposed = mutate<ServiceProps>(resources, SERVICE, "vllm-auth", (p) => {
+      for (const port of p.spec.ports) port.targetPort = "metrics";
     });
     expect(findings(byName("vllm-port-not-exposed"), exposed).length).toBeGreaterThan(0);
-    const alone = mutate<DeploymentProps>(resources, "kubernetes:apps/v1:Deployment", (p) => {
+    // The replicas' headless Service turned into a load balancer: a replica faces the internet.
+    const replicasPublic = mutate<ServiceProps>(resources, SERVICE, "vllm-replicas", (p) => {
+      p.spec.type = "LoadBalancer";
+    });
+    expect(findings(byName("vllm-port-not-exposed"), replicasPublic).join("\n")).toMatch(/selects the vLLM replicas/);
+    const alone = mutate<DeploymentProps>(resources, DEPLOYMENT, "vllm", (p) => {
       p.spec.template.spec.containers = p.spec.template.spec.containers.filter((c) => c.name !== "proxy");
     });
     expect(findings(byName("vllm-loopback-with-auth-proxy"), alone)).toHaveLength(1);
-    const unlimited = mutate<ServiceProps>(resources, "kubernetes:core/v1:Service", (p) => {
+    const keyed = mutate<DeploymentProps>(resources, DEPLOYMENT, "vllm", (p) => {
+      p.spec.template.spec.containers.find((c) => c.name === "proxy")!.env!.push({ name: "KEYS_FILE", value: "/etc/vllm-auth/keys/keys.json" });
+    });
+    expect(findings(byName("vllm-loopback-with-auth-proxy"), keyed)).toHaveLength(1);
+    const unguarded = resources.filter((r) => !(r.type === NETWORK_POLICY && objectName(r) === "vllm-replicas"));
+    expect(findings(byName("replicas-admit-only-gateways"), unguarded)).toHaveLength(1);
+    const widened = mutate<NetworkPolicyProps>(resources, NETWORK_POLICY, "vllm-replicas", (p) => {
+      delete p.spec.ingress[0]!.from;
+    });
+    expect(findings(byName("replicas-admit-only-gateways"), widened)).toHaveLength(1);
+    const unlimited = mutate<ServiceProps>(resources, SERVICE, "vllm-auth", (p) => {
       delete p.spec.loadBalancerSourceRanges;
     });
     expect(findings(byName("load-balancer-source-ranges-set"), unlimited)).toHaveLength(1);

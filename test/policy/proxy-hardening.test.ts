@@ -1,5 +1,5 @@
 import { checkProxyRestricted } from "../../infra/policy/checks/proxy-hardening";
-import { deployment, proxyContainer, RESTRICTED, vllmContainer } from "./fixtures";
+import { deployment, gatewayContainer, gatewayDeployment, proxyContainer, RESTRICTED, vllmContainer } from "./fixtures";
 
 function withProxyContext(securityContext: Record<string, unknown>, podContext?: Record<string, unknown>): string[] {
   return checkProxyRestricted(
@@ -35,6 +35,12 @@ describe("policy 6: proxy-restricted-security-context", () => {
     const { runAsNonRoot, seccompProfile, ...rest } = RESTRICTED;
     expect(withProxyContext(rest, { runAsNonRoot, seccompProfile })).toEqual([]);
     expect(withProxyContext({ ...RESTRICTED, runAsNonRoot: false }, { runAsNonRoot: true })).toHaveLength(1);
+  });
+
+  it("holds the gateway to the same rules, recognised by its role whatever its name", () => {
+    expect(checkProxyRestricted(gatewayDeployment())).toEqual([]);
+    const weak = gatewayDeployment([gatewayContainer({ name: "front", securityContext: { ...RESTRICTED, readOnlyRootFilesystem: false } })]);
+    expect(checkProxyRestricted(weak)[0]).toMatch(/container "front".*readOnlyRootFilesystem: true/);
   });
 
   it("does not hold vLLM to the proxy's rules", () => {

@@ -64,6 +64,20 @@ describe("policy 3: tokens-only-in-secrets", () => {
     expect(checkTokensOnlyInSecrets(secret)).toEqual([]);
   });
 
+  it("fails a vllm-auth API key under any name, and passes the gateway's file paths", () => {
+    const key = "vllmauth_" + "A1b2C3d4E5".repeat(3) + "abcdef" + "0a1B2c";
+    const leaky = proxyContainer({ env: [{ name: "DEFAULT_CLIENT", value: key }] });
+    expect(checkTokensOnlyInSecrets(deployment({ containers: [vllmContainer(), leaky] }))[0]).toMatch(/looks like a vllm-auth API key/);
+    const paths = proxyContainer({
+      env: [
+        { name: "KEYS_FILE", value: "/etc/vllm-auth/keys/keys.json" },
+        { name: "INTERNAL_TOKEN_FILE", value: "/etc/vllm-auth/internal/token" },
+        { name: "REDIS_URL", value: "redis://vllm-valkey.vllm.svc.cluster.local:6379" },
+      ],
+    });
+    expect(checkTokensOnlyInSecrets(deployment({ containers: [vllmContainer(), paths] }))).toEqual([]);
+  });
+
   it("classifies names and values", () => {
     expect(["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "api-key", "vllm-auth/tokens", "DB_PASSWORD"].every(isSensitiveName)).toBe(true);
     expect(["TOKENS_FILE", "HF_TOKEN_PATH", "checksum/tokens", "MAX_TOKENS_PER_USER", "HF_HOME"].some(isSensitiveName)).toBe(false);

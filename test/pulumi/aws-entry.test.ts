@@ -16,7 +16,7 @@ jest.mock("../../stacks/aws", () => {
         url: out("http://nlb.example.com"),
         openaiBaseUrl: out("http://nlb.example.com/v1"),
         token: out("token-from-aws-target"),
-        tokens: out(["token-from-aws-target"]),
+        apiKeys: out({ default: "token-from-aws-target" }),
         loadBalancerHostname: out("nlb.example.com"),
         model: settings.model,
         namespace: out(settings.namespace),
@@ -39,7 +39,8 @@ describe("stack entry point, target aws", () => {
     expect(run.outputs.kubeconfig.secret).toBe(true);
     expect(run.outputs.clusterName).toEqual({ value: "vllm-eks-4f2c1a9", secret: false });
     expect(run.outputs.token).toEqual({ value: "token-from-aws-target", secret: true });
-    expect(run.outputs.tokens.secret).toBe(true);
+    expect(run.outputs.apiKeys).toEqual({ value: { default: "token-from-aws-target" }, secret: true });
+    expect(run.outputs.tokens).toBeUndefined();
     expect(run.resources.filter((r) => r.type === "pulumi:providers:kubernetes")).toEqual([]);
   });
 });

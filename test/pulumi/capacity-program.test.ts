@@ -86,6 +86,16 @@ describe("existing target, default settings: KEDA, the ScaledObject and monitori
     expect(selector("vllm-replicas")["app.kubernetes.io/name"]).toBe("vllm");
   });
 
+  test("the serving pods' NetworkPolicies admit the metrics port from the namespace the chart's Prometheus runs in", () => {
+    type Rule = { from?: { namespaceSelector?: { matchLabels?: Record<string, string> } }[]; ports?: { port: number | string }[] };
+    const monitoringNamespace = releaseOf(run, "vllm-monitoring-release").namespace;
+    for (const name of ["vllm-gateway", "vllm-replicas"]) {
+      const ingress = (manifestOfKind(run, "NetworkPolicy", name).spec as { ingress: Rule[] }).ingress;
+      const metrics = ingress.find((r) => r.ports?.some((p) => p.port === 9090 || p.port === "metrics"));
+      expect(metrics?.from?.[0]?.namespaceSelector?.matchLabels).toEqual({ "kubernetes.io/metadata.name": monitoringNamespace });
+    }
+  });
+
   test("KEDA owns the replica count: the Deployment starts at minReplicas and Pulumi ignores later changes", () => {
     expect((manifestOfKind(run, "Deployment", "vllm").spec as { replicas: number }).replicas).toBe(1);
     expect(named(run, DEPLOYMENT, "vllm-deployment").ignoreChanges).toEqual(["spec.replicas"]);
@@ -121,7 +131,7 @@ describe("existing target, default settings: KEDA, the ScaledObject and monitori
   test("Grafana's admin password is generated and only a secret output", () => {
     const output = run.outputs.grafanaAdminPassword;
     expect(output.secret).toBe(true);
-    expect(output.value).toBe(fakeToken("vllm-monitoring-grafana-admin"));
+    expect(output.value).toBe(fakeToken("vllm-monitoring-grafana-admin", 32));
     const secret = manifestOfKind(run, "Secret", "grafana-admin");
     expect(secret.metadata.namespace).toBe("monitoring");
     expect(secret.stringData).toEqual({ "admin-user": "admin", "admin-password": output.value });

@@ -1,4 +1,5 @@
 import { IPodSpec } from "kubernetes-models/v1/PodSpec";
+import { formatKey, isWellFormedKey, keyDigest } from "../../proxy/src/keys/format";
 import { mapSecrets } from "../../stacks/manifests";
 import {
   LB_HOSTNAME,
@@ -12,6 +13,7 @@ import {
   named,
   ofType,
   podSpec,
+  reveal,
   runProgram,
   serviceOf,
   validateManifest,
@@ -31,6 +33,9 @@ const SIX_LABELS = [
   "app.kubernetes.io/managed-by",
 ];
 
+/** The key the program makes from the mocked RandomPassword of that name (generation 0). */
+const keyOf = (name: string): string => formatKey(fakeToken(name, 36, { generation: "0" }));
+
 let run: ProgramRun;
 
 beforeAll(async () => {
@@ -38,35 +43,48 @@ beforeAll(async () => {
 });
 
 describe("existing target, plain HTTP, default settings", () => {
-  test("creates exactly the serving objects, all through the configured cluster's provider", () => {
+  test("creates exactly the two tiers' objects, all through the configured cluster's provider", () => {
     const kinds = manifests(run).map((m) => `${m.kind}/${m.metadata.name}`).sort();
     expect(kinds).toEqual([
       "ConfigMap/vllm-auth-endpoint-vllm",
       "ConfigMap/vllm-auth-vllm-vllm",
       "Deployment/vllm",
+      "Deployment/vllm-gateway",
       "Namespace/monitoring",
       "Namespace/vllm",
+      "NetworkPolicy/vllm-gateway",
+      "NetworkPolicy/vllm-replicas",
       "PodDisruptionBudget/vllm",
+      "PodDisruptionBudget/vllm-gateway",
       "PodMonitor/vllm-gateway",
       "PodMonitor/vllm-replicas",
       "ScaledObject/vllm",
       "Secret/grafana-admin",
-      "Secret/vllm-api-tokens",
+      "Secret/vllm-api-keys",
       "Secret/vllm-hf-token",
+      "Secret/vllm-internal-token",
       "Service/vllm-auth",
+      "Service/vllm-replicas",
     ]);
     const k8sObjects = run.resources.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:"));
     for (const r of k8sObjects) {
       expect(r.provider).toMatch(/pulumi:providers:kubernetes::existing-cluster::/);
     }
-    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual(["vllm-api-tokens-default", "vllm-monitoring-grafana-admin"]);
+    expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual([
+      "vllm-api-keys-default",
+      "vllm-internal-token-0",
+      "vllm-monitoring-grafana-admin",
+    ]);
     const components = run.resources.filter((r) => r.type.startsWith("vllm-auth:")).map((r) => `${r.type} ${r.name}`);
     expect(components.sort()).toEqual([
-      "vllm-auth:infra:ApiTokens vllm-api-tokens",
+      "vllm-auth:infra:ApiKeys vllm-api-keys",
       "vllm-auth:infra:Dashboards vllm-dashboards",
+      "vllm-auth:infra:Gateway vllm-gateway",
       "vllm-auth:infra:Ingress vllm-auth",
+      "vllm-auth:infra:InternalCredential vllm-internal-token",
       "vllm-auth:infra:Keda vllm-keda",
       "vllm-auth:infra:Monitoring vllm-monitoring",
+      "vllm-auth:infra:NetworkPolicies vllm-network-policies",
       "vllm-auth:infra:ReplicaAutoscaler vllm",
       "vllm-auth:infra:ServingMonitors vllm",
       "vllm-auth:infra:VllmServer vllm",
@@ -75,7 +93,7 @@ describe("existing target, plain HTTP, default settings", () => {
 
   test("every Kubernetes object is valid against the Kubernetes OpenAPI schema", () => {
     const all = manifests(run);
-    expect(all.length).toBe(13);
+    expect(all.length).toBe(19);
     for (const m of all) {
       expect(() => validateManifest(m)).not.toThrow();
     }
@@ -93,14 +111,21 @@ describe("existing target, plain HTTP, default settings", () => {
     expect(template["app.kubernetes.io/version"]).toBe("v0.29.0");
   });
 
-  test("selectors use only name and instance, and the Service selects the Deployment's pods", () => {
-    const selector = { "app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": "vllm-auth-dev" };
+  test("selectors use only name and instance: the load balancer selects the gateways, the replicas' Service the vLLM pods", () => {
+    const replicas = { "app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": "vllm-auth-dev" };
+    const gateways = { "app.kubernetes.io/name": "vllm-gateway", "app.kubernetes.io/instance": "vllm-auth-dev" };
     const d = deploymentOf(run);
-    expect(d.spec!.selector.matchLabels).toEqual(selector);
-    expect(serviceOf(run).spec!.selector).toEqual(selector);
-    const pdb = manifestOfKind(run, "PodDisruptionBudget");
-    expect((pdb.spec as { selector: unknown }).selector).toEqual({ matchLabels: selector });
-    expect(d.spec!.template.metadata!.labels).toMatchObject(selector);
+    expect(d.spec!.selector.matchLabels).toEqual(replicas);
+    expect(d.spec!.template.metadata!.labels).toMatchObject(replicas);
+    expect(serviceOf(run, "vllm-replicas").spec!.selector).toEqual(replicas);
+    const pdb = manifestOfKind(run, "PodDisruptionBudget", "vllm");
+    expect((pdb.spec as { selector: unknown }).selector).toEqual({ matchLabels: replicas });
+    const g = deploymentOf(run, "vllm-gateway");
+    expect(g.spec!.selector.matchLabels).toEqual(gateways);
+    expect(g.spec!.template.metadata!.labels).toMatchObject({ ...gateways, "app.kubernetes.io/component": "gateway" });
+    expect(serviceOf(run).spec!.selector).toEqual(gateways);
+    const gatewayPdb = manifestOfKind(run, "PodDisruptionBudget", "vllm-gateway");
+    expect((gatewayPdb.spec as { selector: unknown }).selector).toEqual({ matchLabels: gateways });
   });
 
   test("vLLM binds 127.0.0.1:8000 only, declares no port, and serves the configured model", () => {
@@ -115,12 +140,20 @@ describe("existing target, plain HTTP, default settings", () => {
     expect(vllm.args).toBeUndefined();
   });
 
-  test("only the proxy's API port is exposed by the load balancer; metrics stay inside", () => {
-    const proxy = container(deploymentOf(run), "proxy");
-    expect(proxy.ports).toEqual([
-      { name: "http", containerPort: 8080, protocol: "TCP" },
-      { name: "metrics", containerPort: 9090, protocol: "TCP" },
-    ]);
+  test("only the gateway's API port is exposed by the load balancer; metrics and the replicas stay inside", () => {
+    for (const [deployment, name] of [["vllm", "proxy"], ["vllm-gateway", "gateway"]] as const) {
+      expect(container(deploymentOf(run, deployment), name).ports).toEqual([
+        { name: "http", containerPort: 8080, protocol: "TCP" },
+        { name: "metrics", containerPort: 9090, protocol: "TCP" },
+      ]);
+    }
+    const replicas = serviceOf(run, "vllm-replicas");
+    expect(replicas.spec).toEqual({
+      clusterIP: "None",
+      publishNotReadyAddresses: false,
+      selector: { "app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": "vllm-auth-dev" },
+      ports: [{ name: "http", port: 8080, targetPort: "http", protocol: "TCP" }],
+    });
     const svc = serviceOf(run);
     expect(svc.spec!.type).toBe("LoadBalancer");
     expect(svc.spec!.ports).toEqual([{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }]);
@@ -137,30 +170,29 @@ describe("existing target, plain HTTP, default settings", () => {
     expect(a[`${p}-healthcheck-path`]).toBe("/health");
     expect(a[`${p}-healthcheck-port`]).toBe("8080");
     expect(a[`${p}-ssl-cert`]).toBeUndefined();
-    // Pulumi waits for the Service's endpoints to be ready: as long as the Deployment's first start.
-    expect(a["pulumi.com/timeoutSeconds"]).toBe(deploymentOf(run).metadata!.annotations!["pulumi.com/timeoutSeconds"]);
-    expect(Number(a["pulumi.com/timeoutSeconds"])).toBeGreaterThan(20 * 60);
+    // Pulumi waits for the load balancer's address only, not for endpoints: the gateways come after the Service.
+    expect(a["pulumi.com/waitFor"]).toBe("jsonpath={.status.loadBalancer.ingress[0]}");
+    expect(Number(a["pulumi.com/timeoutSeconds"])).toBeGreaterThanOrEqual(10 * 60);
     // A deregistered pod keeps its open streams for longer than the proxy drains them.
     expect(a[`${p}-target-group-attributes`]).toBe("deregistration_delay.timeout_seconds=270");
   });
 
-  test("the proxy gets its upstream, ports, drain time and the tokens file from a mounted Secret directory", () => {
+  test("the sidecar runs in role sidecar: vLLM on loopback upstream, the internal credential from a mounted Secret directory, no client keys", () => {
     const d = deploymentOf(run);
     const proxy = container(d, "proxy");
     expect(proxy.image).toBe("ghcr.io/acme/vllm-auth-proxy:0.1.0");
     expect(proxy.env).toEqual([
+      { name: "ROLE", value: "sidecar" },
       { name: "UPSTREAM_URL", value: "http://127.0.0.1:8000" },
-      { name: "TOKENS_FILE", value: "/etc/vllm-auth/tokens/tokens" },
+      { name: "INTERNAL_TOKEN_FILE", value: "/etc/vllm-auth/internal/token" },
       { name: "PORT", value: "8080" },
       { name: "METRICS_PORT", value: "9090" },
       { name: "SHUTDOWN_GRACE_MS", value: "240000" },
     ]);
     // A directory mount without subPath: the kubelet's atomic ..data swap reaches the proxy.
-    expect(proxy.volumeMounts).toEqual([{ name: "tokens", mountPath: "/etc/vllm-auth/tokens", readOnly: true }]);
-    const tokensVolume = podSpec(d).volumes!.find((v) => v.name === "tokens")!;
-    expect(tokensVolume.secret!.secretName).toBe("vllm-api-tokens");
-    const secret = manifestOfKind(run, "Secret", "vllm-api-tokens");
-    expect(secret.stringData).toEqual({ tokens: `${fakeToken("vllm-api-tokens-default")}\n` });
+    expect(proxy.volumeMounts).toEqual([{ name: "internal-token", mountPath: "/etc/vllm-auth/internal", readOnly: true }]);
+    const secretVolumes = podSpec(d).volumes!.filter((v) => v.secret !== undefined);
+    expect(secretVolumes).toEqual([{ name: "internal-token", secret: { secretName: "vllm-internal-token", defaultMode: 0o440 } }]);
   });
 
   test("the proxy runs restricted: non-root 65532, read-only root, no privileges, RuntimeDefault seccomp", () => {
@@ -237,14 +269,14 @@ describe("existing target, plain HTTP, default settings", () => {
     expect(spec.automountServiceAccountToken).toBe(false);
   });
 
-  test("rolling updates never drop below the ready replicas, and a PodDisruptionBudget limits evictions", () => {
+  test("on a cluster that may have no spare GPU, a rollout stops one replica before starting the next, and a PodDisruptionBudget limits evictions", () => {
     const d = deploymentOf(run);
     // minReplicas (default 1) run at all times; the autoscaler adds up to maxReplicas.
     expect(d.spec!.replicas).toBe(1);
-    expect(d.spec!.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    expect(d.spec!.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
     expect(d.spec!.progressDeadlineSeconds).toBeGreaterThanOrEqual(20 * 60);
     expect(Number(d.metadata!.annotations!["pulumi.com/timeoutSeconds"])).toBeGreaterThan(d.spec!.progressDeadlineSeconds!);
-    const pdb = manifestOfKind(run, "PodDisruptionBudget");
+    const pdb = manifestOfKind(run, "PodDisruptionBudget", "vllm");
     expect((pdb.spec as { maxUnavailable: number }).maxUnavailable).toBe(1);
   });
 
@@ -254,45 +286,54 @@ describe("existing target, plain HTTP, default settings", () => {
       "pod-security.kubernetes.io/enforce": "baseline",
       "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
     });
-    // Monitoring has its own namespace: Grafana's password and dashboards live there.
+    // Monitoring has its own namespace: Grafana's password and the dashboards live there.
+    const inMonitoring = (m: { kind: string; metadata: Record<string, unknown> }) => m.kind === "ConfigMap" || m.metadata.name === "grafana-admin";
     for (const m of manifests(run).filter((x) => x.kind !== "Namespace")) {
-      expect(m.metadata.namespace).toBe(["Secret/grafana-admin", "ConfigMap"].some((k) => `${m.kind}/${m.metadata.name}`.startsWith(k)) ? "monitoring" : "vllm");
+      expect(m.metadata.namespace).toBe(inMonitoring(m) ? "monitoring" : "vllm");
     }
   });
 
-  test("outputs: endpoint without a scheme as sky serve prints it, URLs, model, namespace, secret tokens", () => {
+  test("outputs: endpoint without a scheme as sky serve prints it, URLs, model, namespace, secret keys", () => {
     const o = run.outputs;
     expect(o.endpoint).toEqual({ value: LB_HOSTNAME, secret: false });
     expect(o.url).toEqual({ value: `http://${LB_HOSTNAME}`, secret: false });
     expect(o.openaiBaseUrl).toEqual({ value: `http://${LB_HOSTNAME}/v1`, secret: false });
     expect(o.model).toEqual({ value: "meta-llama/Llama-2-7b-chat-hf", secret: false });
     expect(o.namespace).toEqual({ value: "vllm", secret: false });
-    expect(o.token).toEqual({ value: fakeToken("vllm-api-tokens-default"), secret: true });
-    expect(o.tokens).toEqual({ value: [fakeToken("vllm-api-tokens-default")], secret: true });
+    const key = keyOf("vllm-api-keys-default");
+    expect(o.token).toEqual({ value: key, secret: true });
+    expect(o.apiKeys).toEqual({ value: { default: key }, secret: true });
+    expect(o.tokens).toBeUndefined();
     expect(o.kubeconfig).toBeUndefined();
     expect(o.clusterName).toBeUndefined();
   });
 
-  test("tokens are 48 URL-safe characters from RandomPassword without special characters", () => {
-    const pw = named(run, "random:index/randomPassword:RandomPassword", "vllm-api-tokens-default");
-    expect(pw.inputs).toMatchObject({ length: 48, special: false });
+  test("keys are vllmauth_ keys from 36 letters and digits; the internal token is 48", () => {
+    expect(named(run, "random:index/randomPassword:RandomPassword", "vllm-api-keys-default").inputs).toMatchObject({
+      length: 36,
+      special: false,
+      keepers: { generation: "0" },
+    });
+    expect(named(run, "random:index/randomPassword:RandomPassword", "vllm-internal-token-0").inputs).toMatchObject({ length: 48, special: false });
+    expect(isWellFormedKey(run.outputs.token.value as string)).toBe(true);
   });
 
-  test("no token value appears in a non-secret output or in any plain field of any resource", () => {
-    const token = fakeToken("vllm-api-tokens-default");
+  test("no key or internal token appears in a non-secret output or in any plain field of any resource", () => {
+    const secrets = [keyOf("vllm-api-keys-default"), fakeToken("vllm-internal-token-0"), "hf_testtoken_0123456789"];
     for (const [name, out] of Object.entries(run.outputs)) {
       if (!out.secret) {
-        expect(`${name}=${JSON.stringify(out.value)}`).not.toContain(token);
+        for (const value of secrets) expect(`${name}=${JSON.stringify(out.value)}`).not.toContain(value);
       }
     }
     for (const r of run.resources) {
       const plain = JSON.stringify(mapSecrets(r.inputs, () => "[secret]"));
-      expect(`${r.type} ${r.name} ${plain}`).not.toContain(token);
-      expect(`${r.type} ${r.name} ${plain}`).not.toContain("hf_testtoken_0123456789");
+      for (const value of secrets) expect(`${r.type} ${r.name} ${plain}`).not.toContain(value);
     }
-    // The values are where they belong, inside secret fields.
-    const tokensSecret = run.resources.find((r) => r.type === "kubernetes:core/v1:Secret" && r.name === "vllm-api-tokens-secret")!;
-    expect(JSON.stringify(tokensSecret.inputs)).toContain(token);
+    // The keys Secret holds the digest, never the key; the internal Secret holds the token, inside secret fields.
+    const keysSecret = named(run, "kubernetes:core/v1:Secret", "vllm-api-keys-secret");
+    expect(JSON.stringify(reveal(keysSecret.inputs))).not.toContain(secrets[0]);
+    expect(JSON.stringify(reveal(keysSecret.inputs))).toContain(keyDigest(secrets[0]));
+    expect(JSON.stringify(named(run, "kubernetes:core/v1:Secret", "vllm-internal-token-secret").inputs)).toContain(secrets[1]);
   });
 
   test("the program calls no provider function and warns about nothing when the config is complete", () => {

@@ -23,17 +23,19 @@ describe("existing target with TLS and the 308 redirect", () => {
     }
   });
 
-  test("443 goes to the proxy's API, 80 to its redirect listener, and nothing else is exposed", () => {
+  test("443 goes to the gateway's API, 80 to its redirect listener, and nothing else is exposed", () => {
     expect(serviceOf(run).spec!.ports).toEqual([
       { name: "https", port: 443, targetPort: "http", protocol: "TCP" },
       { name: "http", port: 80, targetPort: "redirect", protocol: "TCP" },
     ]);
-    const proxy = container(deploymentOf(run), "proxy");
-    expect(proxy.ports!.map((p) => [p.name, p.containerPort])).toEqual([
+    const gateway = container(deploymentOf(run, "vllm-gateway"), "gateway");
+    expect(gateway.ports!.map((p) => [p.name, p.containerPort])).toEqual([
       ["http", 8080],
       ["redirect", 8081],
       ["metrics", 9090],
     ]);
+    // The replicas never redirect: only the gateway faces clients.
+    expect(container(deploymentOf(run), "proxy").ports!.map((p) => p.name)).toEqual(["http", "metrics"]);
   });
 
   test("the NLB terminates TLS on 443 with the certificate and a TLS 1.2+ policy", () => {
@@ -45,12 +47,13 @@ describe("existing target with TLS and the 308 redirect", () => {
     expect(a[`${P}-healthcheck-port`]).toBe("8080");
   });
 
-  test("the proxy's redirect listener points at https://<domain>, lower-cased, with no path", () => {
-    const env = container(deploymentOf(run), "proxy").env!;
+  test("the gateway's redirect listener points at https://<domain>, lower-cased, with no path", () => {
+    const env = container(deploymentOf(run, "vllm-gateway"), "gateway").env!;
     expect(env).toEqual(
       expect.arrayContaining([
         { name: "REDIRECT_PORT", value: "8081" },
         { name: "REDIRECT_TO", value: "https://llm.example.com" },
+        { name: "FORWARDED_PROTO", value: "https" },
       ]),
     );
   });

@@ -4,10 +4,7 @@ import {
   container,
   deploymentOf,
   existingConfig,
-  fakeToken,
-  manifestOfKind,
   manifests,
-  ofType,
   podSpec,
   runProgram,
   single,
@@ -59,7 +56,7 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
   });
 
   test("a public model needs no Hugging Face Secret and gets no token env, and nothing warns", () => {
-    expect(manifests(run).filter((m) => m.kind === "Secret" && m.metadata.namespace === "vllm").map((m) => m.metadata.name)).toEqual(["vllm-api-tokens"]);
+    expect(manifests(run).filter((m) => m.kind === "Secret" && m.metadata.namespace === "vllm").map((m) => m.metadata.name).sort()).toEqual(["vllm-api-keys", "vllm-internal-token"]);
     expect(container(deploymentOf(run), "vllm").env!.map((e) => e.name)).toEqual([
       "HF_HOME",
       "VLLM_NO_USAGE_STATS",
@@ -75,7 +72,7 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
   });
 });
 
-describe("scheduling, sizing and named keys", () => {
+describe("scheduling and sizing settings", () => {
   let run: ProgramRun;
   beforeAll(async () => {
     run = await runProgram(
@@ -88,7 +85,6 @@ describe("scheduling, sizing and named keys", () => {
         "vllm-auth:nodeSelector": JSON.stringify({ "node.kubernetes.io/instance-type": "g6.12xlarge" }),
         "vllm-auth:tolerations": JSON.stringify([{ key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule" }]),
         "vllm-auth:proxyResources": JSON.stringify({ cpu: "500m", memory: "512Mi" }),
-        "vllm-auth:apiKeys": JSON.stringify([{ name: "alice" }, { name: "ci-bot", generation: 2 }]),
       }),
       ["vllm-auth:hfToken"],
     );
@@ -116,7 +112,10 @@ describe("scheduling, sizing and named keys", () => {
     expect(d.spec!.replicas).toBe(3);
   });
 
-  test("node selector and tolerations from config join the GPU toleration", () => {
+  test("node selector and tolerations from config join the GPU toleration, on the replicas only", () => {
+    const gateway = podSpec(deploymentOf(run, "vllm-gateway"));
+    expect(gateway.tolerations).toBeUndefined();
+    expect(gateway.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
     const spec = podSpec(deploymentOf(run));
     expect(spec.nodeSelector).toEqual({ "node.kubernetes.io/instance-type": "g6.12xlarge" });
     expect(spec.tolerations).toEqual([
@@ -124,18 +123,6 @@ describe("scheduling, sizing and named keys", () => {
       { key: "dedicated", operator: "Equal", value: "llm", effect: "NoSchedule" },
     ]);
     expect(container(deploymentOf(run), "proxy").resources!.limits).toEqual({ cpu: "500m", memory: "512Mi" });
-  });
-
-  test("one token per named key, replaced when its generation changes: both in the tokens file, the first in `token`", () => {
-    const passwords = ofType(run, "random:index/randomPassword:RandomPassword").filter((r) => r.name.startsWith("vllm-api-tokens-"));
-    expect(passwords.map((r) => [r.name, r.inputs.keepers])).toEqual([
-      ["vllm-api-tokens-alice", { generation: "0" }],
-      ["vllm-api-tokens-ci-bot", { generation: "2" }],
-    ]);
-    const [alice, bot] = [fakeToken("vllm-api-tokens-alice"), fakeToken("vllm-api-tokens-ci-bot")];
-    expect(manifestOfKind(run, "Secret", "vllm-api-tokens").stringData).toEqual({ tokens: `${alice}\n${bot}\n` });
-    expect(run.outputs.tokens).toEqual({ value: [alice, bot], secret: true });
-    expect(run.outputs.token).toEqual({ value: alice, secret: true });
   });
 });
 
@@ -164,8 +151,9 @@ describe("proxy image built from proxy/ and pushed to proxyRegistry, cluster fro
     });
   });
 
-  test("pods run the pushed image by digest, not by tag", () => {
+  test("gateways and sidecars run the pushed image by digest, not by tag", () => {
     expect(container(deploymentOf(run), "proxy").image).toBe(`registry.example.com/team/vllm-auth-proxy@${PROXY_DIGEST}`);
+    expect(container(deploymentOf(run, "vllm-gateway"), "gateway").image).toBe(`registry.example.com/team/vllm-auth-proxy@${PROXY_DIGEST}`);
     expectAllValid(run);
   });
 

@@ -10,6 +10,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBu
 import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Secret } from "kubernetes-models/v1/Secret";
 import { IService, Service } from "kubernetes-models/v1/Service";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { Manifest, manifestOf, mapSecrets } from "../../stacks/manifests";
 import { SchemaModel, validateStrictly } from "./schema";
 
@@ -21,7 +22,7 @@ export interface Recorded {
   readonly provider?: string;
   /** URNs of the resources it waits for (`dependsOn` and the resources behind its input Outputs). */
   readonly dependencies?: readonly string[];
-  /** Its `ignoreChanges` resource option. */
+  /** The `ignoreChanges` option. */
   readonly ignoreChanges?: readonly string[];
 }
 
@@ -54,9 +55,10 @@ export interface ProviderMocks {
   readonly resource?: (args: PulumiModule.runtime.MockResourceArgs) => MockResult | undefined;
 }
 
-/** A deterministic 48-character alphanumeric token per resource name, like RandomPassword's result. */
-export function fakeToken(name: string): string {
-  return createHash("sha512").update(name).digest("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 48);
+/** A deterministic alphanumeric token per resource name (and keepers), like RandomPassword's result of that length. */
+export function fakeToken(name: string, length = 48, keepers: unknown = undefined): string {
+  const seed = keepers === undefined ? name : `${name}|${JSON.stringify(keepers)}`;
+  return createHash("sha512").update(seed).digest("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, length);
 }
 
 export const LB_HOSTNAME = "k8s-vllm-vllmauth-0123456789.elb.us-east-1.amazonaws.com";
@@ -73,7 +75,8 @@ export function servingState(type: string, name: string, inputs: Record<string, 
   }
   switch (type) {
     case "random:index/randomPassword:RandomPassword":
-      state.result = fakeToken(name);
+      // A change of keepers is a replacement: a new value, as the provider would generate.
+      state.result = fakeToken(name, typeof inputs.length === "number" ? inputs.length : 48, inputs.keepers);
       break;
     case "kubernetes:core/v1:Service":
       state.status = { loadBalancer: { ingress: [{ hostname: LB_HOSTNAME }] } };
@@ -120,6 +123,12 @@ export function reveal(value: unknown): unknown {
   return mapSecrets(value, (v) => v);
 }
 
+/** The request fields the mock monitor does not hand to `newResource`. */
+interface RegistrationOptions {
+  readonly dependencies: readonly string[];
+  readonly ignoreChanges: readonly string[];
+}
+
 /** A resource registration as the mock monitor receives it. */
 interface RegisterRequest {
   getType(): string;
@@ -128,14 +137,8 @@ interface RegisterRequest {
   getIgnorechangesList(): string[];
 }
 
-/** The resource options of a registration that mocks' `newResource` does not see. */
-interface RegistrationOptions {
-  readonly dependencies: string[];
-  readonly ignoreChanges: string[];
-}
-
-/** Keeps, per `type::name`, what each registration depends on and ignores. */
-function recordDependencies(pulumi: typeof PulumiModule, into: Map<string, RegistrationOptions>): void {
+/** Keeps, per `type::name`, what each registration waits for and ignores: mocks' `newResource` does not see them. */
+function recordOptions(pulumi: typeof PulumiModule, into: Map<string, RegistrationOptions>): void {
   const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): unknown };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
@@ -164,17 +167,18 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
   const resources: Recorded[] = [];
   const warnings: string[] = [];
   const calls: string[] = [];
-
-  const dependencies = new Map<string, RegistrationOptions>();
+  const options = new Map<string, RegistrationOptions>();
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
+        const recorded = options.get(`${args.type}::${args.name}`);
         resources.push({
           type: args.type,
           name: args.name,
           inputs: args.inputs,
           ...(args.provider ? { provider: args.provider } : {}),
-          ...dependencies.get(`${args.type}::${args.name}`),
+          dependencies: recorded?.dependencies ?? [],
+          ignoreChanges: recorded?.ignoreChanges ?? [],
         });
         return mockResource(args, mocks.resource);
       },
@@ -187,7 +191,7 @@ export async function runProgram(config: StackConfig, secretKeys: readonly strin
     "dev",
     false,
   );
-  recordDependencies(pulumi, dependencies);
+  recordOptions(pulumi, options);
   pulumi.runtime.setAllConfig({ ...config }, [...secretKeys]);
   const originalWarn = pulumi.log.warn;
   pulumi.log.warn = (msg: string) => {
@@ -266,11 +270,12 @@ const MODELS: Record<string, (m: Manifest) => SchemaModel> = {
   "v1/Namespace": (m) => new Namespace(m as ConstructorParameters<typeof Namespace>[0]),
   "v1/Secret": (m) => new Secret(m as ConstructorParameters<typeof Secret>[0]),
   "v1/Service": (m) => new Service(m as ConstructorParameters<typeof Service>[0]),
+  "apps/v1/Deployment": (m) => new Deployment(m as ConstructorParameters<typeof Deployment>[0]),
+  "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as ConstructorParameters<typeof PodDisruptionBudget>[0]),
+  "networking.k8s.io/v1/NetworkPolicy": (m) => new NetworkPolicy(m as ConstructorParameters<typeof NetworkPolicy>[0]),
   "v1/ConfigMap": (m) => new ConfigMap(m as ConstructorParameters<typeof ConfigMap>[0]),
   "keda.sh/v1alpha1/ScaledObject": (m) => new ScaledObject(m as unknown as ConstructorParameters<typeof ScaledObject>[0]),
   "monitoring.coreos.com/v1/PodMonitor": (m) => new PodMonitor(m as unknown as ConstructorParameters<typeof PodMonitor>[0]),
-  "apps/v1/Deployment": (m) => new Deployment(m as ConstructorParameters<typeof Deployment>[0]),
-  "policy/v1/PodDisruptionBudget": (m) => new PodDisruptionBudget(m as ConstructorParameters<typeof PodDisruptionBudget>[0]),
 };
 
 /**
@@ -285,13 +290,14 @@ export function validateManifest(m: Manifest): void {
   validateStrictly(model(m), `${m.apiVersion} ${m.kind} ${String(m.metadata.name)}`);
 }
 
-/** The run's one Deployment, typed by the Kubernetes schema models. */
-export function deploymentOf(run: ProgramRun): IDeployment {
-  return manifestOfKind(run, "Deployment") as unknown as IDeployment;
+/** A Deployment of the run (the vLLM replicas unless named), typed by the Kubernetes schema models. */
+export function deploymentOf(run: ProgramRun, name = "vllm"): IDeployment {
+  return manifestOfKind(run, "Deployment", name) as unknown as IDeployment;
 }
 
-export function serviceOf(run: ProgramRun): IService {
-  return manifestOfKind(run, "Service") as unknown as IService;
+/** A Service of the run (the public load balancer unless named). */
+export function serviceOf(run: ProgramRun, name = "vllm-auth"): IService {
+  return manifestOfKind(run, "Service", name) as unknown as IService;
 }
 
 export function podSpec(deployment: IDeployment): IPodSpec {

@@ -1,19 +1,24 @@
 import { spawn } from "child_process";
+import { createHash } from "crypto";
 import * as http from "http";
 import * as net from "net";
 import { AddressInfo } from "net";
 import { digestRef, validateRepository } from "../../infra/image/pushedImage";
 import {
   TERMINATION_GRACE_SECONDS,
+  anyKeyLimited,
+  apiKeysProblems,
   appLabels,
   endpointFor,
   imageVersion,
+  internalTokenFile,
+  keysFileFor,
   labelValue,
   loadBalancerAddress,
   nlbAnnotations,
+  servedModelId,
   servicePorts,
-  validateTokenNames,
-  tokensFileContent,
+  validGenerations,
   validateVllmServerArgs,
   vllmDrainCommand,
   vllmHealthCommand,
@@ -55,16 +60,37 @@ describe("labels", () => {
   });
 });
 
-describe("tokens", () => {
-  test("names are checked: at least one, each once, generations whole numbers >= 0", () => {
-    expect(() => validateTokenNames([{ name: "alice", generation: 0 }, { name: "bob", generation: 3 }])).not.toThrow();
-    expect(() => validateTokenNames([])).toThrow("ApiTokens: keys is empty; name at least one key");
-    expect(() => validateTokenNames([{ name: "a", generation: 0 }, { name: "a", generation: 1 }])).toThrow('ApiTokens: key "a" is listed twice');
-    expect(() => validateTokenNames([{ name: "a", generation: -1 }])).toThrow('ApiTokens: generation of key "a" must be a whole number >= 0, got -1');
+describe("keys and the internal credential", () => {
+  test("key names are checked all at once: one at least, each once, a safe name, whole generations and limits", () => {
+    expect(apiKeysProblems([{ name: "alice", generation: 0 }, { name: "ci-bot", generation: 3, rpm: 60 }])).toEqual([]);
+    expect(apiKeysProblems([])).toEqual(["apiKeys is empty: name at least one key, e.g. [{name: default}]"]);
+    expect(apiKeysProblems([{ name: "a", generation: 0 }, { name: "a", generation: -1, tpm: 0 }])).toEqual([
+      'key name "a" appears twice: each key needs its own name',
+      'key "a": generation must be a whole number >= 0, got -1',
+      'key "a": tpm must be a whole number >= 1 or unset, got 0',
+    ]);
+    expect(apiKeysProblems([{ name: "Bob_1", generation: 0 }])[0]).toMatch(/^key name "Bob_1": use 1 to 32 lowercase letters/);
   });
 
-  test("the tokens file has one token per line", () => {
-    expect(tokensFileContent(["a", "b"])).toBe("a\nb\n");
+  test("the keys file lists names, digests and limits, sorted by name; a key without limits has none", () => {
+    const keys = [{ name: "zed", generation: 0 }, { name: "amy", generation: 1, concurrency: 2 }];
+    const file = JSON.parse(keysFileFor(keys, ["key-z", "key-a"]));
+    expect(file).toEqual({
+      version: 1,
+      keys: [
+        { name: "amy", sha256: createHash("sha256").update("key-a").digest("hex"), limits: { concurrency: 2 } },
+        { name: "zed", sha256: createHash("sha256").update("key-z").digest("hex") },
+      ],
+    });
+    expect(anyKeyLimited(keys)).toBe(true);
+    expect(anyKeyLimited([{ name: "zed", generation: 0 }])).toBe(false);
+  });
+
+  test("the internal credential keeps the previous generation, current first", () => {
+    expect(validGenerations(0)).toEqual([0]);
+    expect(validGenerations(3)).toEqual([3, 2]);
+    expect(() => validGenerations(-1)).toThrow("InternalCredential: generation must be a whole number >= 0, got -1");
+    expect(internalTokenFile(["new", "old"])).toBe("new\nold\n");
   });
 });
 
@@ -90,12 +116,18 @@ describe("ingress", () => {
 });
 
 describe("vLLM server arguments", () => {
-  const base = { namespace: "n", app: { name: "a", instance: "b", version: "c" }, model: "m", vllmImage: "i:1", vllmArgs: [], proxyImage: "p:1", tokensSecretName: "t", vllmResources: { cpu: "1", memory: "1Gi" }, proxyResources: { cpu: "1", memory: "1Gi" } };
+  const base = { namespace: "n", app: { name: "a", instance: "b", version: "c" }, model: "m", vllmImage: "i:1", vllmArgs: [], proxyImage: "p:1", internalTokenSecretName: "t", vllmResources: { cpu: "1", memory: "1Gi" }, proxyResources: { cpu: "1", memory: "1Gi" } };
   test("impossible values fail before any object is made", () => {
-    expect(() => validateVllmServerArgs({ ...base, replicas: 0 })).toThrow("VllmServer: replicas must be a whole number >= 1, got 0");
+    expect(() => validateVllmServerArgs({ ...base, replicas: -1 })).toThrow("VllmServer: replicas must be a whole number >= 0, got -1");
+    expect(() => validateVllmServerArgs({ ...base, replicas: 0 })).toThrow(/replicas 0 serves nothing unless an autoscaler owns the count/);
+    expect(() => validateVllmServerArgs({ ...base, replicas: 0, autoscaled: true })).not.toThrow();
     expect(() => validateVllmServerArgs({ ...base, gpusPerReplica: 1.5 })).toThrow("VllmServer: gpusPerReplica must be a whole number >= 0, got 1.5");
-    expect(() => validateVllmServerArgs({ ...base, redirectTo: "http://x.example.com/path" })).toThrow(/redirectTo must be https:\/\/<domain>/);
-    expect(() => validateVllmServerArgs({ ...base, redirectTo: "https://x.example.com" })).not.toThrow();
+  });
+
+  test("the model id the gateway announces follows --served-model-name, as /v1/models does", () => {
+    expect(servedModelId("meta-llama/Llama-2-7b-chat-hf", ["--max-model-len", "4096"])).toBe("meta-llama/Llama-2-7b-chat-hf");
+    expect(servedModelId("m", ["--served-model-name", "llama2", "--max-model-len", "4096"])).toBe("llama2");
+    expect(servedModelId("m", ["--served-model-name=llama2"])).toBe("llama2");
   });
 
   test("the grace period is longer than the preStop pause plus the proxy's drain", () => {

@@ -94,10 +94,16 @@ describe("npm run render", () => {
     expect(serving.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
       "Namespace/monitoring",
       "Namespace/vllm",
-      "Secret/vllm-api-tokens",
+      "Secret/vllm-api-keys",
+      "Secret/vllm-internal-token",
       "Service/vllm-auth",
+      "Service/vllm-replicas",
+      "NetworkPolicy/vllm-gateway",
+      "NetworkPolicy/vllm-replicas",
       "PodDisruptionBudget/vllm",
+      "PodDisruptionBudget/vllm-gateway",
       "Deployment/vllm",
+      "Deployment/vllm-gateway",
       "ScaledObject/vllm",
       "PodMonitor/vllm-gateway",
       "PodMonitor/vllm-replicas",
@@ -105,12 +111,14 @@ describe("npm run render", () => {
     for (const doc of serving.filter((d) => d.kind !== "Secret")) {
       expect(() => validateManifest(doc)).not.toThrow();
     }
-    // Applied by mistake, the Secret is refused: its values are not base64, as Secret.data must be.
-    const secret = serving.find((d) => d.kind === "Secret")!;
-    expect(secret.data).toEqual({ tokens: REDACTED });
-    expect(secret).not.toHaveProperty("stringData");
-    expect(() => validateManifest(secret)).toThrow();
-    expect(() => validateManifest({ ...secret, data: { tokens: Buffer.from("t").toString("base64") } })).not.toThrow();
+    // Applied by mistake, a Secret is refused: its values are not base64, as Secret.data must be.
+    const secrets = serving.filter((d) => d.kind === "Secret");
+    expect(secrets.map((d) => d.data)).toEqual([{ "keys.json": REDACTED }, { token: REDACTED }]);
+    for (const secret of secrets) {
+      expect(secret).not.toHaveProperty("stringData");
+      expect(() => validateManifest(secret)).toThrow();
+    }
+    expect(() => validateManifest({ ...secrets[0], data: { "keys.json": Buffer.from("{}").toString("base64") } })).not.toThrow();
     // The file says what it is before anything else.
     expect(stdout.split("\n").slice(0, 3).join("\n")).toMatch(/^# A preview of stack dev.*\n# Deploy with `pulumi up`, not by applying this file\. Secret values are placeholders/);
     // The dev stack has no hfToken yet: the program says so on stderr, and stdout stays YAML.

@@ -21,7 +21,7 @@ describe("strict schema validation of Kubernetes objects", () => {
   let deployment: Manifest;
   beforeAll(async () => {
     run = await runProgram(existingConfig(), ["vllm-auth:hfToken"]);
-    deployment = manifestOfKind(run, "Deployment");
+    deployment = manifestOfKind(run, "Deployment", "vllm");
   });
 
   test("a misspelt field passes kubernetes-models' own validate, and fails the strict check by its path", () => {
@@ -57,20 +57,24 @@ describe("strict schema validation of Kubernetes objects", () => {
     expect(unknownFields(secret)).toEqual([]);
   });
 
+  test("a NetworkPolicy with a misspelt selector field fails by its path", () => {
+    const wrong = structuredClone(manifestOfKind(run, "NetworkPolicy", "vllm-replicas"));
+    const spec = wrong.spec as { podSelector: Record<string, unknown> };
+    spec.podSelector.matchLabel = spec.podSelector.matchLabels;
+    delete spec.podSelector.matchLabels;
+    expect(() => validateManifest(wrong)).toThrow("networking.k8s.io/v1 NetworkPolicy vllm-replicas: spec.podSelector.matchLabel is not a field of the Kubernetes schema");
+  });
+
   test("the program's real objects pass", () => {
     const objects = manifests(run);
-    expect(objects.map((m) => m.kind).sort()).toEqual([
-      "ConfigMap",
+    expect([...new Set(objects.map((m) => m.kind))].sort()).toEqual([
       "ConfigMap",
       "Deployment",
       "Namespace",
-      "Namespace",
+      "NetworkPolicy",
       "PodDisruptionBudget",
       "PodMonitor",
-      "PodMonitor",
       "ScaledObject",
-      "Secret",
-      "Secret",
       "Secret",
       "Service",
     ]);

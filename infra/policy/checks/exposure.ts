@@ -1,5 +1,5 @@
 import { at, describe, Finding, num, objectName, objectNamespace, peek, record, records, ResourceInput, str, stringMap } from "../values";
-import { declaredPorts, isProxyContainer, isVllmContainer, PodView, podOf, vllmPort } from "../workloads";
+import { declaredPorts, isGatewayPod, isProxyContainer, isVllmContainer, PodView, podOf, replicaSidecar, vllmPort } from "../workloads";
 
 const SERVICE = "kubernetes:core/v1:Service";
 const INGRESS_TYPES = new Set([
@@ -57,6 +57,17 @@ function runsVllm(pod: PodView): boolean {
   return pod.containers.some((c) => isVllmContainer(c, pod));
 }
 
+/** Why a Service port that reaches a gateway pod is not allowed, or undefined when it lands on a gateway serving port. */
+function problemWithGatewayTarget(target: number | string, pod: PodView): string | undefined {
+  const owner = declaredPorts(pod).find((p) => (typeof target === "number" ? p.containerPort === target : p.name === target));
+  if (owner && isProxyContainer(owner.container, pod)) {
+    return owner.name === "metrics"
+      ? `reaches the gateway's Prometheus metrics port "metrics"; keep metrics on the cluster network and expose only its serving ports`
+      : undefined;
+  }
+  return `targets ${typeof target === "number" ? `port ${target}` : `port name "${target}"`}, which is not a serving port of the gateway`;
+}
+
 /** Why a Service port that reaches a vLLM pod is not allowed, or undefined when it lands on a proxy serving port. */
 function problemWithTarget(target: number | string, pod: PodView): string | undefined {
   const vllm = pod.containers.filter((c) => isVllmContainer(c, pod));
@@ -77,7 +88,7 @@ function fixFor(pod: PodView): string {
     .filter((p) => isProxyContainer(p.container, pod) && p.name !== "metrics")
     .map((p) => (p.name ? `"${p.name}" (${p.containerPort ?? "?"})` : `${p.containerPort ?? "?"}`));
   const list = proxyPorts.length > 0 ? proxyPorts.join(" or ") : "the auth proxy's port";
-  return `Set targetPort to ${list} so every request passes the token check; vLLM must stay on 127.0.0.1 behind the sidecar.`;
+  return `Set targetPort to ${list} so every request passes the key check; vLLM must stay on 127.0.0.1 behind the sidecar.`;
 }
 
 function checkService(
@@ -91,27 +102,41 @@ function checkService(
   const namespace = objectNamespace(service);
   const selector = stringMap(peek(() => at(service.props, "spec", "selector")));
   const selected = workloads.filter((w) => sameNamespace(namespace, w.pod.namespace) && selects(selector, w.pod));
-  for (const port of ports) {
-    if (port.target === undefined) continue;
-    const label = `${describe(service)}${via} port ${port.port ?? port.name ?? "?"}`;
-    if (selected.length === 0) {
+  const label = (port: ServicePort) => `${describe(service)}${via} port ${port.port ?? port.name ?? "?"}`;
+  const targeted = ports.filter((p): p is ServicePort & { target: number | string } => p.target !== undefined);
+  if (selected.length === 0) {
+    for (const port of targeted) {
       // Pods outside this stack: only a numeric vLLM port is recognisable.
       if (typeof port.target === "number" && vllmPorts.has(port.target)) {
         findings.push({
-          message: `${label} targets port ${port.target}, the port vLLM listens on. Point it at the auth proxy's port instead; vLLM must stay behind the sidecar.`,
+          message: `${label(port)} targets port ${port.target}, the port vLLM listens on. Point it at the auth proxy's port instead; vLLM must stay behind the sidecar.`,
           urn: service.urn,
         });
       }
+    }
+    return findings;
+  }
+  for (const workload of selected) {
+    const sidecar = replicaSidecar(workload.pod);
+    if (sidecar !== undefined && targeted.length > 0) {
+      // Two tiers: the replicas' sidecar takes only the gateways' internal credential; clients reach the gateways.
+      findings.push({
+        message:
+          `${describe(service)}${via} selects the vLLM replicas of ${describe(workload.resource)}, whose sidecar "${sidecar.name}" runs in role sidecar ` +
+          `and serves only the gateways. Select the gateway pods (ROLE=gateway) instead; the replicas stay behind their headless Service.`,
+        urn: service.urn,
+      });
       continue;
     }
-    for (const workload of selected) {
-      if (!runsVllm(workload.pod)) continue;
-      const problem = problemWithTarget(port.target, workload.pod);
+    for (const port of targeted) {
+      const problem = isGatewayPod(workload.pod)
+        ? problemWithGatewayTarget(port.target, workload.pod)
+        : runsVllm(workload.pod)
+          ? problemWithTarget(port.target, workload.pod)
+          : undefined;
       if (problem) {
-        findings.push({
-          message: `${label} selects the vLLM pods of ${describe(workload.resource)} and ${problem}. ${fixFor(workload.pod)}`,
-          urn: service.urn,
-        });
+        const what = isGatewayPod(workload.pod) ? "the gateway pods" : "the vLLM pods";
+        findings.push({ message: `${label(port)} selects ${what} of ${describe(workload.resource)} and ${problem}. ${fixFor(workload.pod)}`, urn: service.urn });
       }
     }
   }
@@ -153,7 +178,9 @@ function routeBackends(route: ResourceInput): readonly BackendRef[] {
 
 /**
  * Policy 1: no LoadBalancer or NodePort Service, and no Ingress or Gateway route, reaches vLLM's port.
- * Every exposed port on a pod that runs vLLM must land on a serving port of the auth proxy.
+ * In the two-tier shape only the gateways' serving ports are exposed, never a replica (a pod whose
+ * sidecar runs in role `sidecar`); in the one-tier shape every exposed port on a pod that runs vLLM
+ * must land on a serving port of the auth proxy.
  */
 export function checkVllmNotExposed(resources: readonly ResourceInput[]): Finding[] {
   const workloads: Workload[] = resources.flatMap((resource) => {

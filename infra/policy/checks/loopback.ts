@@ -1,5 +1,5 @@
 import { describe, ResourceInput } from "../values";
-import { commandLine, expandEnv, flagValue, isLongRunning, isProxyContainer, isVllmContainer, podOf } from "../workloads";
+import { commandLine, envValues, expandEnv, flagValue, isLongRunning, isProxyContainer, isVllmContainer, podOf, replicaSidecar } from "../workloads";
 
 /** True for addresses only the pod itself can reach. */
 export function isLoopback(host: string): boolean {
@@ -41,9 +41,26 @@ export function checkVllmLoopbackAndSidecar(resource: ResourceInput): string[] {
   const sidecar = pod.containers.some((c) => isLongRunning(c) && isProxyContainer(c, pod));
   if (!sidecar) {
     messages.push(
-      `${where} runs vLLM without the auth proxy sidecar. Add the proxy container (ports http 8080, TOKENS_FILE from the ` +
-        `token Secret) to the same pod; it is the only path to vLLM on 127.0.0.1 and it checks the bearer token.`,
+      `${where} runs vLLM without the auth proxy sidecar. Add the proxy container (port http 8080, ROLE=sidecar and INTERNAL_TOKEN_FILE ` +
+        `from the internal credential Secret) to the same pod; it is the only path to vLLM on 127.0.0.1 and it checks every request's credential.`,
     );
+  }
+  const replica = replicaSidecar(pod);
+  if (replica !== undefined) {
+    const env = envValues(replica);
+    if (env["INTERNAL_TOKEN_FILE"] === undefined) {
+      messages.push(
+        `${where}: the sidecar "${replica.name}" runs in role sidecar without INTERNAL_TOKEN_FILE, so it has no credential to check. ` +
+          `Mount the internal credential Secret and set INTERNAL_TOKEN_FILE to its token file.`,
+      );
+    }
+    const clientFiles = ["KEYS_FILE", "TOKENS_FILE"].filter((name) => env[name] !== undefined);
+    if (clientFiles.length > 0) {
+      messages.push(
+        `${where}: the sidecar "${replica.name}" in role sidecar is given ${clientFiles.join(" and ")}: client keys must stay at the gateways. ` +
+          `Remove ${clientFiles.join(" and ")} and the keys Secret from the replica pods.`,
+      );
+    }
   }
   return messages;
 }

@@ -9,6 +9,7 @@ const REFERENCE_WORD = /(^|_)(CHECKSUM|HASH|SHA\d*|DIGEST|FILE|PATH|DIR|REF|NAME
 const SENSITIVE_VALUE: readonly [RegExp, string][] = [
   [/\bhf_[A-Za-z0-9]{30,}\b/, "a Hugging Face token"],
   [/\bsk-[A-Za-z0-9_-]{20,}/, "an API key"],
+  [/\bvllmauth_[A-Za-z0-9]{42}\b/, "a vllm-auth API key"],
   [/\bBearer\s+[A-Za-z0-9._~+/-]{16,}=*/i, "a bearer token"],
 ];
 /** CLI flags whose value is a credential (vLLM's --api-key, huggingface-cli's --token). */
