@@ -178,3 +178,31 @@ describe("streaming and aborts through both hops", () => {
     expect(closedAt - left).toBeLessThan(100);
   });
 });
+
+describe("the sidecar's metrics port", () => {
+  let tiers: Tiers;
+  beforeAll(async () => {
+    tiers = await startTiers({ emulator: { tokenDelayMs: 200, completionTokens: 10 } });
+  });
+  afterAll(() => tiers.close());
+
+  test("serves vLLM's own metrics at /metrics/vllm, read over loopback, beside the proxy's at /metrics", async () => {
+    const metricsUrl = `http://127.0.0.1:${tiers.replicas[0].sidecar.metricsPort}`;
+    const stream = await openStream(tiers.url, {
+      path: "/v1/chat/completions",
+      headers: { authorization: `Bearer ${tiers.keys.alice}`, "content-type": "application/json" },
+      body: chatBody({ stream: true }),
+    });
+    await stream.waitFor((text) => text.includes("data: {"));
+    const vllm = await request(metricsUrl, { path: "/metrics/vllm" });
+    expect(vllm.status).toBe(200);
+    expect(vllm.headers["content-type"]).toContain("text/plain");
+    expect(vllm.body).toMatch(/^vllm:num_requests_running\{[^}]*model_name="meta-llama\/Llama-2-7b-chat-hf"[^}]*\} 1$/m);
+    const own = await request(metricsUrl, { path: "/metrics" });
+    expect(own.body).toMatch(/vllm_auth_inflight_requests\{role="sidecar"\} 1/);
+    stream.destroy();
+    // Never on the API port, whatever the credential.
+    const api = await request(tiers.replicas[0].url, { path: "/metrics", headers: { authorization: `Bearer ${INTERNAL}` } });
+    expect(api.status).toBe(404);
+  });
+});

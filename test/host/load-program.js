@@ -42,10 +42,17 @@ const CALLS = {
   "aws:lb/getHostedZoneId:getHostedZoneId": { id: "Z26RNL4JYFTOTI" },
 };
 
+/** Letters and digits of the asked length, as RandomPassword's result is (API keys check their alphabet). */
+function placeholderPassword(name, length) {
+  const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  const digest = require("node:crypto").createHash("sha256").update(name).digest();
+  return Array.from({ length: Number(length) || 32 }, (_, i) => alphabet[digest[i % digest.length] % alphabet.length]).join("");
+}
+
 /** Outputs only a real deployment computes, as placeholders. */
 function state(type, name, inputs) {
   const out = { ...inputs };
-  if (type === "random:index/randomPassword:RandomPassword") out.result = `placeholder-${name}-0123456789abcdef`;
+  if (type === "random:index/randomPassword:RandomPassword") out.result = placeholderPassword(name, inputs.length);
   if (type === "kubernetes:core/v1:Service") out.status = { loadBalancer: { ingress: [{ hostname: "lb.example.com" }] } };
   if (type === "docker-build:index:Image") out.digest = `sha256:${"0".repeat(64)}`;
   if (type === "aws:ecr/repository:Repository") {

@@ -384,7 +384,23 @@ export class VllmEmulator {
       "/v1/chat/completions": { methods: ["POST"], handle: (ex) => this.whenReady(ex, () => this.generate(ex, "chat")) },
       "/v1/completions": { methods: ["POST"], handle: (ex) => this.whenReady(ex, () => this.generate(ex, "completion")) },
       "/v1/embeddings": { methods: ["POST"], handle: (ex) => this.whenReady(ex, () => this.embeddings(ex)) },
+      // vLLM's Prometheus endpoint (prometheus_client text), with the two queue gauges autoscalers read.
+      "/metrics": { methods: get, handle: (ex) => this.metrics(ex) },
     };
+  }
+
+  private metrics(ex: Exchange): void {
+    const running = this.usageRecords.filter((r) => r.outcome === "pending").length;
+    const labels = `engine="0",model_name="${this.model}"`;
+    const text =
+      "# HELP vllm:num_requests_running Number of requests in model execution batches.\n" +
+      "# TYPE vllm:num_requests_running gauge\n" +
+      `vllm:num_requests_running{${labels}} ${running}\n` +
+      "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n" +
+      "# TYPE vllm:num_requests_waiting gauge\n" +
+      `vllm:num_requests_waiting{${labels}} 0\n`;
+    ex.res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": Buffer.byteLength(text), ...SERVER_HEADER });
+    ex.res.end(ex.req.method === "HEAD" ? undefined : text);
   }
 
   private health(ex: Exchange): void {
