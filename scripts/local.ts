@@ -1,4 +1,4 @@
-/** `npm run local`: the proxy on this machine, in front of the vLLM emulator or your own server. See --help. */
+/** `npm run local`: the cluster's two tiers on this machine, a gateway in front of sidecars in front of vLLM emulators or your own server. See --help. */
 import { ConfigError } from "../proxy/src/config";
 import { CredentialFileError } from "../proxy/src/keys/watchedFile";
 import { checkNpmTookFlags, parseArgs, USAGE, UsageError } from "./local/args";
@@ -6,7 +6,7 @@ import { consoleLogger } from "./local/logger";
 import { PortError } from "./local/ports";
 import { startLocal, type LocalRun } from "./local/run";
 
-/** Longest a stop may take: the proxy's 2 s grace for in-flight requests, then closing everything. */
+/** Longest a stop may take: the gateway's 2 s grace for in-flight requests, the sidecars', then closing everything. */
 const STOP_DEADLINE_MS = 8_000;
 
 const stderrLine = (line: string): void => {
@@ -67,13 +67,13 @@ async function main(argv: readonly string[]): Promise<void> {
     }, STOP_DEADLINE_MS).unref();
     finish();
   };
-  // Listen before starting, so a Ctrl-C during start-up still removes the temporary token file.
+  // Listen before starting, so a Ctrl-C during start-up still stops everything and removes the temporary files.
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  process.once("exit", () => run?.tokens.remove());
+  process.once("exit", () => run?.credentials.remove());
 
   try {
-    run = await startLocal(command.options, consoleLogger(stderrLine));
+    run = await startLocal(command.options, (source) => consoleLogger(stderrLine, source));
   } catch (error) {
     const { code, message } = failure(error);
     stderrLine(`npm run local: ${message}`);

@@ -1,53 +1,26 @@
-/** The API token for a local run: generated into a private temporary file, or read from --token-file. */
+/** --token-file, checked with the proxy's own rules; and the random tokens of a local run. */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { parseTokens } from "../../proxy/src/keys/tokensFile";
 import { CredentialFileError } from "../../proxy/src/keys/watchedFile";
 import { UsageError } from "./args";
 
-export interface TokenSource {
-  /** The first token in the file: the one printed in the commands. */
+/** The user's --token-file: its first token (the one printed when no key is generated), path and count. */
+export interface TokenFile {
   readonly token: string;
+  /** Absolute path: the gateway reads it as TOKENS_FILE. */
   readonly file: string;
   readonly count: number;
-  /** True when the file is ours and goes away on exit. */
-  readonly temporary: boolean;
-  /** Removes the temporary directory; a no-op for --token-file. */
-  remove(): void;
 }
 
-/** 32 random bytes as base64url: 43 URL-safe characters, 256 bits. */
+/** 32 random bytes as base64url: 43 URL-safe characters, 256 bits (the internal credential). */
 export function generateToken(): string {
   return randomBytes(32).toString("base64url");
 }
 
-/** A fresh token in `<tmp>/vllm-auth-local-XXXXXX/tokens`: the directory is 0700 and the file 0600. */
-export function createTemporaryTokens(): TokenSource {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "vllm-auth-local-"));
-  const file = path.join(dir, "tokens");
-  const token = generateToken();
-  writeFileSync(file, `# vllm-auth local token; add a line to add a token (the proxy reloads this file)\n${token}\n`, {
-    mode: 0o600,
-    flag: "wx",
-  });
-  let removed = false;
-  return {
-    token,
-    file,
-    count: 1,
-    temporary: true,
-    remove: () => {
-      if (removed) return;
-      removed = true;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 /** Checks --token-file with the proxy's own rules, so a file accepted here is accepted by the proxy. */
-export function readTokenFile(file: string): TokenSource {
+export function readTokenFile(file: string): TokenFile {
   const absolute = path.resolve(file);
   let text: string;
   try {
@@ -66,5 +39,5 @@ export function readTokenFile(file: string): TokenSource {
     if (error instanceof CredentialFileError) throw new UsageError(`--token-file: ${error.message}`);
     throw error;
   }
-  return { token: tokens[0], file: absolute, count: tokens.length, temporary: false, remove: () => undefined };
+  return { token: tokens[0], file: absolute, count: tokens.length };
 }

@@ -90,20 +90,50 @@ export function spawnLocal(args: readonly string[]): LocalProcess {
   };
 }
 
+export interface BannerReplica {
+  readonly index: number;
+  /** host:port of the sidecar. */
+  readonly sidecar: string;
+  /** "emulator" or "your server". */
+  readonly kind: string;
+  readonly upstream: string;
+  readonly metricsUrl: string;
+}
+
+/** A printed command and the `#` comment lines right above it. */
+export interface Commented {
+  readonly comment: string;
+  readonly command: string;
+}
+
 export interface Banner {
   readonly endpoint: string;
   readonly redirect?: string;
+  /** The credential in the seed's commands: the first key, or the first token of --token-file. */
   readonly token: string;
-  readonly tokensFile: string;
+  /** Generated keys by name, in the printed order. */
+  readonly keys: Readonly<Record<string, string>>;
+  readonly keysFile?: string;
+  readonly tokensFile?: string;
   readonly model: string;
   readonly metricsUrl: string;
-  /** The printed curl commands, in order, exactly as printed (with their `\` continuations). */
+  readonly replicas: readonly BannerReplica[];
+  /** The printed commands, in order, exactly as printed (with their `\` continuations and loops). */
   readonly commands: readonly string[];
+  readonly commented: readonly Commented[];
   /** The `export NAME=value` lines. */
   readonly exports: Readonly<Record<string, string>>;
 }
 
-/** Reads the `  name   value` lines, the curl blocks and the export lines from what was printed. */
+/** The end of a command that starts on `lines[i]`: `\` continuations, and a loop up to its `done`. */
+function commandEnd(lines: readonly string[], i: number): number {
+  const loop = /^(\( )?for /.test(lines[i]);
+  let j = i;
+  while (j + 1 < lines.length && (lines[j].endsWith(" \\") || (loop && !/^done\b/.test(lines[j])))) j++;
+  return j;
+}
+
+/** Reads the `  name   value` lines, the command blocks and the export lines from what was printed. */
 export function parseBanner(text: string): Banner {
   const lines = text.split("\n");
   const field = (name: string): string | undefined => {
@@ -115,28 +145,55 @@ export function parseBanner(text: string): Banner {
     if (value === undefined) throw new Error(`the banner has no "${name}" line:\n${text}`);
     return value;
   };
+  const keys: Record<string, string> = {};
+  for (const line of lines) {
+    const match = /^  key +([a-z0-9-]+) +(vllmauth_\S+)/.exec(line);
+    if (match !== null) keys[match[1]] = match[2];
+  }
+  const replicas: BannerReplica[] = [];
+  for (const line of lines) {
+    const match = /^  replica (\d+) +sidecar (\S+) -> (emulator|your server) (\S+) +\(sidecar metrics (\S+)\)$/.exec(line);
+    if (match !== null) replicas.push({ index: Number(match[1]), sidecar: match[2], kind: match[3], upstream: match[4], metricsUrl: match[5] });
+  }
   const commands: string[] = [];
+  const commented: Commented[] = [];
   for (let i = 0; i < lines.length; i++) {
-    if (!lines[i].startsWith("curl ")) continue;
-    const block = [lines[i]];
-    while (block[block.length - 1].endsWith(" \\") && i + 1 < lines.length) block.push(lines[++i]);
-    commands.push(block.join("\n"));
+    if (!/^(curl |for |\( for )/.test(lines[i])) continue;
+    const comment: string[] = [];
+    for (let k = i - 1; k >= 0 && lines[k].startsWith("#"); k--) comment.unshift(lines[k]);
+    const end = commandEnd(lines, i);
+    const command = lines.slice(i, end + 1).join("\n");
+    commands.push(command);
+    commented.push({ comment: comment.join("\n"), command });
+    i = end;
   }
   const exports: Record<string, string> = {};
   for (const line of lines) {
     const match = /^export ([A-Z_]+)=(.*)$/.exec(line);
     if (match !== null) exports[match[1]] = match[2];
   }
+  const firstKey = Object.values(keys)[0];
   return {
     endpoint: required("endpoint"),
     redirect: field("redirect"),
-    token: required("token"),
-    tokensFile: required("tokens"),
+    token: firstKey ?? required("token"),
+    keys,
+    keysFile: field("keys"),
+    tokensFile: field("tokens"),
     model: required("model"),
     metricsUrl: required("metrics"),
+    replicas,
     commands,
+    commented,
     exports,
   };
+}
+
+/** The printed command whose comment matches `pattern`; throws when there is none. */
+export function commandFor(banner: Banner, pattern: RegExp): string {
+  const found = banner.commented.find((c) => pattern.test(c.comment));
+  if (found === undefined) throw new Error(`no printed command under a comment matching ${pattern}`);
+  return found.command;
 }
 
 export interface Pasted {
@@ -151,7 +208,7 @@ export function paste(command: string, home: string): Promise<Pasted> {
     execFile(
       "/bin/bash",
       ["-c", command],
-      { env: { PATH: "/usr/bin:/bin", HOME: home }, timeout: 10_000, encoding: "utf8" },
+      { env: { PATH: "/usr/bin:/bin", HOME: home }, timeout: 20_000, encoding: "utf8" },
       (error, stdout, stderr) => {
         if (error !== null && typeof error.code !== "number") {
           reject(error);
@@ -181,3 +238,49 @@ export function hostPort(endpoint: string): { host: string; port: number } {
   if (match === null) throw new Error(`not host:port: ${endpoint}`);
   return { host: match[1], port: Number(match[2]) };
 }
+
+/** The seed README's three commands, with the endpoint, token and model as placeholders. */
+export const seedText = (endpoint: string, token: string, model: string): string[] => {
+  const body = `'{"model": "${model}", "messages": [{"role": "user", "content": "Who are you?"}]}'`;
+  return [
+    `curl -L http://${endpoint}/v1/models`,
+    `curl -L http://${endpoint}/v1/chat/completions \\\n    -X POST \\\n    -H 'Content-Type: application/json' \\\n    -d ${body}`,
+    `curl --location-trusted http://${endpoint}/v1/chat/completions \\\n    -H "Authorization: Bearer ${token}" \\\n    -X POST \\\n    -H 'Content-Type: application/json' \\\n    -d ${body}`,
+  ];
+};
+
+interface Completion {
+  object: string;
+  model: string;
+  choices: Array<{ message: { role: string; content: string }; finish_reason: string }>;
+}
+
+export function expectSeedCompletion(stdout: string, model: string, content: RegExp): void {
+  const completion = JSON.parse(stdout) as Completion;
+  expect(completion.object).toBe("chat.completion");
+  expect(completion.model).toBe(model);
+  expect(completion.choices[0].message.role).toBe("assistant");
+  expect(completion.choices[0].message.content).toMatch(content);
+  expect(completion.choices[0].finish_reason).toBe("stop");
+}
+
+/** Ctrl-C, then: exit code, and every listener it printed refuses connections. */
+export async function interruptAndCheck(proc: LocalProcess, ports: ReadonlyArray<{ host: string; port: number }>): Promise<void> {
+  proc.interrupt();
+  const exit = await proc.exited;
+  expect(exit).toEqual({ code: 0, signal: null });
+  expect(proc.stderr()).toContain("npm run local: stopped");
+  for (const { host, port } of ports) expect(await tryConnect(host, port)).toBe("ECONNREFUSED");
+}
+
+/** Every listener the banner names: the gateway's API, metrics and redirect; each sidecar's API and metrics; each emulator. */
+export const listeners = (banner: Banner): Array<{ host: string; port: number }> => [
+  hostPort(banner.endpoint),
+  hostPort(new URL(banner.metricsUrl).host),
+  ...(banner.redirect === undefined ? [] : [hostPort(banner.redirect)]),
+  ...banner.replicas.flatMap((r) => [
+    hostPort(r.sidecar),
+    hostPort(new URL(r.metricsUrl).host),
+    ...(r.kind === "emulator" ? [hostPort(new URL(r.upstream).host)] : []),
+  ]),
+];

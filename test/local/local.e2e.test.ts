@@ -1,7 +1,9 @@
 /**
  * `npm run local` end to end, as a user runs it: start it, read what it printed, paste the printed
- * curl commands into bash (real curl), check the seed's answers, press Ctrl-C.
+ * curl commands into bash (real curl), check the seed's answers, press Ctrl-C. Every command goes
+ * to the gateway, which sends it on to a sidecar in front of an emulator or of the user's server.
  */
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, existsSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -9,26 +11,22 @@ import os from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
 import { VllmEmulator } from "../upstream/emulator";
-import { hostPort, parseBanner, paste, spawnLocal, tryConnect, type Banner, type LocalProcess } from "./local-cli";
+import {
+  commandFor,
+  expectSeedCompletion,
+  interruptAndCheck,
+  listeners,
+  parseBanner,
+  paste,
+  seedText,
+  spawnLocal,
+  tryConnect,
+  type Banner,
+  type LocalProcess,
+} from "./local-cli";
 
 const SEED_MODEL = "meta-llama/Llama-2-7b-chat-hf";
 const OLLAMA_MODEL = "llama3.2:latest";
-
-/** The seed README's three commands, with the endpoint, token and model as placeholders. */
-const seedText = (endpoint: string, token: string, model: string): string[] => {
-  const body = `'{"model": "${model}", "messages": [{"role": "user", "content": "Who are you?"}]}'`;
-  return [
-    `curl -L http://${endpoint}/v1/models`,
-    `curl -L http://${endpoint}/v1/chat/completions \\\n    -X POST \\\n    -H 'Content-Type: application/json' \\\n    -d ${body}`,
-    `curl --location-trusted http://${endpoint}/v1/chat/completions \\\n    -H "Authorization: Bearer ${token}" \\\n    -X POST \\\n    -H 'Content-Type: application/json' \\\n    -d ${body}`,
-  ];
-};
-
-interface Completion {
-  object: string;
-  model: string;
-  choices: Array<{ message: { role: string; content: string }; finish_reason: string }>;
-}
 
 /** A stand-in for Ollama's OpenAI API: no /health (404), /v1/models and a chat completion. */
 function startOllamaLike(): Promise<{ url: string; paths: string[]; close(): Promise<void> }> {
@@ -69,21 +67,6 @@ function startOllamaLike(): Promise<{ url: string; paths: string[]; close(): Pro
     });
   });
 }
-
-/** Ctrl-C, then: exit code, and every listener it printed refuses connections. */
-async function interruptAndCheck(proc: LocalProcess, ports: ReadonlyArray<{ host: string; port: number }>): Promise<void> {
-  proc.interrupt();
-  const exit = await proc.exited;
-  expect(exit).toEqual({ code: 0, signal: null });
-  expect(proc.stderr()).toContain("npm run local: stopped");
-  for (const { host, port } of ports) expect(await tryConnect(host, port)).toBe("ECONNREFUSED");
-}
-
-const listeners = (banner: Banner): Array<{ host: string; port: number }> => [
-  hostPort(banner.endpoint),
-  hostPort(new URL(banner.metricsUrl).host),
-  ...(banner.redirect === undefined ? [] : [hostPort(banner.redirect)]),
-];
 
 let home: string;
 let upstream: VllmEmulator;
@@ -127,29 +110,43 @@ function bannerOf(name: keyof typeof procs): Banner {
   return banner;
 }
 
-function expectSeedCompletion(stdout: string, model: string, content: RegExp): void {
-  const completion = JSON.parse(stdout) as Completion;
-  expect(completion.object).toBe("chat.completion");
-  expect(completion.model).toBe(model);
-  expect(completion.choices[0].message.role).toBe("assistant");
-  expect(completion.choices[0].message.content).toMatch(content);
-  expect(completion.choices[0].finish_reason).toBe("stop");
-}
-
 describe("npm run local, in front of the emulator", () => {
-  test("prints the endpoint with no scheme, a strong URL-safe token in a private temporary file, and the model", () => {
+  test("prints the endpoint with no scheme, one generated key named default, the keys file of digests in a private directory, and the model", () => {
     const banner = bannerOf("plain");
     expect(banner.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
-    expect(banner.token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    expect(Object.keys(banner.keys)).toEqual(["default"]);
+    expect(banner.token).toMatch(/^vllmauth_[A-Za-z0-9]{42}$/);
     expect(banner.model).toBe(SEED_MODEL);
-    expect(statSync(banner.tokensFile).mode & 0o777).toBe(0o600);
-    expect(readFileSync(banner.tokensFile, "utf8")).toContain(`\n${banner.token}\n`);
+    const keysFile = banner.keysFile ?? "";
+    expect(statSync(keysFile).mode & 0o777).toBe(0o600);
+    expect(statSync(path.dirname(keysFile)).mode & 0o777).toBe(0o700);
+    const text = readFileSync(keysFile, "utf8");
+    expect(text).toContain(createHash("sha256").update(banner.token).digest("hex"));
+    expect(text).not.toContain(banner.token);
     expect(bannerOf("redirect").token).not.toBe(banner.token);
+  });
+
+  test("prints the topology: the gateway in front of one replica, a sidecar in front of the emulator, all on loopback", () => {
+    const banner = bannerOf("plain");
+    expect(procs.plain.stdout()).toContain("vllm-auth local: a gateway in front of 1 replica, a sidecar in front of the vLLM emulator (no GPU; answers like vLLM)");
+    expect(banner.replicas).toHaveLength(1);
+    expect(banner.replicas[0]).toMatchObject({ index: 1, kind: "emulator" });
+    expect(banner.replicas[0].sidecar).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(banner.replicas[0].upstream).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  test("the sidecar refuses the client's key: only the gateway's internal credential opens it", async () => {
+    const banner = bannerOf("plain");
+    const direct = await paste(
+      `curl -s -o /dev/null -w '%{http_code}' http://${banner.replicas[0].sidecar}/v1/chat/completions -H "Authorization: Bearer ${banner.token}" -H 'Content-Type: application/json' -d '{}'`,
+      home,
+    );
+    expect(direct.stdout).toBe("401");
   });
 
   test("prints the seed's three commands with the real endpoint and token, in the seed's layout", () => {
     const banner = bannerOf("plain");
-    expect(banner.commands).toEqual(seedText(banner.endpoint, banner.token, SEED_MODEL));
+    expect(banner.commands).toEqual([...seedText(banner.endpoint, banner.token, SEED_MODEL), `curl -s ${banner.metricsUrl} | grep '^vllm_auth_key_'`]);
   });
 
   test("pasted into bash, the three commands give the model list, the seed's error, and a completion", async () => {
@@ -172,12 +169,19 @@ describe("npm run local, in front of the emulator", () => {
     expect(completion.choices[0].message.content).toMatch(/^Hello! I'm LLaMA/);
   });
 
-  test("Ctrl-C stops it with exit code 0, closes every listener and removes the temporary token file", async () => {
+  test("the printed usage command shows the requests and tokens metered for the key by name", async () => {
     const banner = bannerOf("plain");
-    const emulatorPort = Number(/emulator at http:\/\/127\.0\.0\.1:(\d+)/.exec(procs.plain.stdout())?.[1]);
-    expect(emulatorPort).toBeGreaterThan(0);
-    await interruptAndCheck(procs.plain, [...listeners(banner), { host: "127.0.0.1", port: emulatorPort }]);
-    expect(existsSync(path.dirname(banner.tokensFile))).toBe(false);
+    expectSeedCompletion((await paste(banner.commands[2], home)).stdout, SEED_MODEL, /^Hello! I'm LLaMA/);
+    const usage = await paste(commandFor(banner, /^# Usage per key/), home);
+    expect(usage.stdout).toMatch(/^vllm_auth_key_requests_total\{key="default",route="chat_completions",status="200",role="gateway"\} [1-9]/m);
+    expect(usage.stdout).toMatch(/^vllm_auth_key_completion_tokens_total\{key="default",role="gateway"\} [1-9]/m);
+  });
+
+  test("Ctrl-C stops it with exit code 0, closes every listener of both tiers and the emulator, and removes the temporary files", async () => {
+    const banner = bannerOf("plain");
+    expect(listeners(banner)).toHaveLength(5);
+    await interruptAndCheck(procs.plain, listeners(banner));
+    expect(existsSync(path.dirname(banner.keysFile ?? ""))).toBe(false);
   });
 });
 
@@ -201,9 +205,10 @@ describe("npm run local --redirect", () => {
   test("explains -L versus --location-trusted, and the printed -L command with the token is refused", async () => {
     const banner = bannerOf("redirect");
     expect(procs.redirect.stdout()).toMatch(/-L follows it but curl sends\n# Authorization only to the host and port it was given/);
-    expect(banner.commands).toHaveLength(4);
-    expect(banner.commands[3]).toMatch(/^curl -L http:\/\/\S+\/v1\/chat\/completions \\\n {4}-H "Authorization: Bearer /);
-    expect((await paste(banner.commands[3], home)).stdout).toBe("Invalid authentication credentials");
+    const follow = commandFor(banner, /-L follows it/);
+    expect(banner.commands[3]).toBe(follow);
+    expect(follow).toMatch(/^curl -L http:\/\/\S+\/v1\/chat\/completions \\\n {4}-H "Authorization: Bearer /);
+    expect((await paste(follow, home)).stdout).toBe("Invalid authentication credentials");
   });
 
   test("Ctrl-C closes the API, metrics and redirect listeners", async () => {
@@ -212,11 +217,14 @@ describe("npm run local --redirect", () => {
 });
 
 describe("npm run local --upstream URL --token-file PATH", () => {
-  test("prints the first token of the given file and that file", () => {
+  test("prints the first token of the given file and that file, no generated key, and one sidecar in front of the server", () => {
     const banner = bannerOf("upstream");
     expect(banner.token).toBe(GIVEN_TOKENS[0]);
     expect(banner.tokensFile).toBe(tokenFile);
-    expect(procs.upstream.stdout()).toContain(`in front of your server at ${upstream.url}`);
+    expect(banner.keys).toEqual({});
+    expect(banner.keysFile).toBeUndefined();
+    expect(procs.upstream.stdout()).toContain(`a gateway in front of 1 replica, a sidecar in front of your server at ${upstream.url}`);
+    expect(banner.replicas).toEqual([expect.objectContaining({ index: 1, kind: "your server", upstream: upstream.url })]);
   });
 
   test("the pasted commands reach the separately started server, and only the authorized chat does", async () => {
@@ -226,14 +234,18 @@ describe("npm run local --upstream URL --token-file PATH", () => {
     expect((await paste(withoutToken, home)).stdout).toBe("Invalid authentication credentials");
     expectSeedCompletion((await paste(withToken, home)).stdout, SEED_MODEL, /^Hello! I'm LLaMA/);
     const seen = upstream.requests.filter((r) => r.headers["x-forwarded-proto"] !== undefined);
-    // The model list is answered from the proxy's copy; only the generation is forwarded, without the token.
+    // The model list is answered from the gateway's copy; only the generation is forwarded, without the client's token or the internal one.
     expect(seen.map((r) => `${r.method} ${r.target}`)).toEqual(["POST /v1/chat/completions"]);
     expect(seen[0].headers.authorization).toBeUndefined();
   });
 
-  test("the second token in the file works too", async () => {
-    const command = bannerOf("upstream").commands[2].replace(GIVEN_TOKENS[0], GIVEN_TOKENS[1]);
+  test("the second token in the file works too, and the gateway meters it by its place in the file", async () => {
+    const banner = bannerOf("upstream");
+    const command = banner.commands[2].replace(GIVEN_TOKENS[0], GIVEN_TOKENS[1]);
     expectSeedCompletion((await paste(command, home)).stdout, SEED_MODEL, /^Hello! I'm LLaMA/);
+    const usage = (await paste(commandFor(banner, /^# Usage per key/), home)).stdout;
+    expect(usage).toMatch(/^vllm_auth_key_requests_total\{key="token-2",route="chat_completions",status="200",role="gateway"\} 1$/m);
+    expect(usage).not.toContain(GIVEN_TOKENS[1]);
   });
 
   test("Ctrl-C stops it, leaves the user's token file and the user's server alone", async () => {
@@ -252,7 +264,7 @@ describe("npm run local --upstream, a server without /health (Ollama)", () => {
 
   test("the pasted commands work: the proxy polls /v1/models for readiness", async () => {
     const banner = bannerOf("ollama");
-    expect(banner.commands).toEqual(seedText(banner.endpoint, banner.token, OLLAMA_MODEL));
+    expect(banner.commands.slice(0, 3)).toEqual(seedText(banner.endpoint, banner.token, OLLAMA_MODEL));
     const [models, withoutToken, withToken] = banner.commands;
     expect((JSON.parse((await paste(models, home)).stdout) as { data: Array<{ id: string }> }).data[0].id).toBe(OLLAMA_MODEL);
     expect((await paste(withoutToken, home)).stdout).toBe("Invalid authentication credentials");

@@ -3,11 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { isWellFormedKey, keyDigest } from "../../proxy/src/keys/format";
+import { parseKeysFile } from "../../proxy/src/keys/keysFile";
 import { UsageError } from "../../scripts/local/args";
-import { chatJson, renderBanner, seedCommands, shellQuote } from "../../scripts/local/banner";
+import { chatJson, limitCommand, limitDemo, renderBanner, seedCommands, shellQuote, TPM_DEMO_MAX_REQUESTS, type BannerInput } from "../../scripts/local/banner";
+import { createCredentials, generateKey } from "../../scripts/local/credentials";
 import { formatLog } from "../../scripts/local/logger";
 import { choosePort, endpointHost, PortError } from "../../scripts/local/ports";
-import { createTemporaryTokens, generateToken, readTokenFile } from "../../scripts/local/tokens";
+import { generateToken, readTokenFile } from "../../scripts/local/tokens";
 import { modelIds } from "../../scripts/local/upstream";
 
 let dir: string;
@@ -16,27 +19,62 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe("tokens", () => {
-  test("generated tokens are 43 URL-safe characters and never repeat", () => {
+describe("credentials", () => {
+  test("generated keys are in the project's format (prefix, base62, checksum) and never repeat", () => {
+    const keys = new Set(Array.from({ length: 100 }, generateKey));
+    expect(keys.size).toBe(100);
+    for (const key of keys) {
+      expect(key).toMatch(/^vllmauth_[A-Za-z0-9]{42}$/);
+      expect(isWellFormedKey(key)).toBe(true);
+    }
+  });
+
+  test("the internal credential is 43 URL-safe characters and never repeats", () => {
     const tokens = new Set(Array.from({ length: 100 }, generateToken));
     expect(tokens.size).toBe(100);
     for (const token of tokens) expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
-  test("the temporary file is 0600 in a 0700 directory, holds the token, and goes away on remove()", () => {
-    const source = createTemporaryTokens();
-    expect(statSync(source.file).mode & 0o777).toBe(0o600);
-    expect(statSync(path.dirname(source.file)).mode & 0o777).toBe(0o700);
-    expect(readFileSync(source.file, "utf8").split("\n")).toContain(source.token);
-    source.remove();
-    source.remove();
-    expect(() => statSync(path.dirname(source.file))).toThrow();
+  test("a key per name: the keys file (0600, in a 0700 directory) holds names, digests and limits, never a key; remove() deletes it all", () => {
+    const credentials = createCredentials([{ name: "alice" }, { name: "bob", limits: { rpm: 2, concurrency: 1 } }], undefined);
+    expect(credentials.keys.map((k) => k.name)).toEqual(["alice", "bob"]);
+    const file = credentials.keysFile ?? "";
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(credentials.internalTokenFile).mode & 0o777).toBe(0o600);
+    expect(statSync(credentials.dir).mode & 0o777).toBe(0o700);
+    const text = readFileSync(file, "utf8");
+    for (const { key } of credentials.keys) expect(text).not.toContain(key);
+    expect(parseKeysFile(text, file)).toEqual([
+      { name: "alice", sha256: keyDigest(credentials.keys[0].key) },
+      { name: "bob", sha256: keyDigest(credentials.keys[1].key), limits: { rpm: 2, concurrency: 1 } },
+    ]);
+    expect(readFileSync(credentials.internalTokenFile, "utf8")).toMatch(/^[A-Za-z0-9_-]{43}\n$/);
+    credentials.remove();
+    credentials.remove();
+    expect(() => statSync(credentials.dir)).toThrow();
   });
 
-  test("--token-file: the first token is shown, comments and blank lines are skipped", () => {
+  test("--token-file alone: no keys file, the user's file is read and left alone on remove()", () => {
+    const file = path.join(dir, "mine.txt");
+    writeFileSync(file, "first_token_0123456789abcdef\n");
+    const credentials = createCredentials([], file);
+    expect(credentials.keysFile).toBeUndefined();
+    expect(credentials.tokens).toEqual({ token: "first_token_0123456789abcdef", file, count: 1 });
+    credentials.remove();
+    expect(readFileSync(file, "utf8")).toContain("first_token_0123456789abcdef");
+  });
+
+  test("a bad --token-file is refused before any temporary file is written", () => {
+    expect(() => createCredentials([{ name: "default" }], path.join(dir, "absent.txt"))).toThrow(UsageError);
+  });
+
+});
+
+describe("--token-file", () => {
+  test("the first token is shown, comments and blank lines are skipped", () => {
     const file = path.join(dir, "ok.txt");
     writeFileSync(file, "# comment\n\nfirst_token_0123456789abcdef\nsecond_token_0123456789abcdef\n");
-    expect(readTokenFile(file)).toMatchObject({ token: "first_token_0123456789abcdef", count: 2, temporary: false, file });
+    expect(readTokenFile(file)).toMatchObject({ token: "first_token_0123456789abcdef", count: 2, file });
   });
 
   test.each([
@@ -44,14 +82,14 @@ describe("tokens", () => {
     ["empty.txt", "# nothing here\n", "no tokens"],
     ["short.txt", "short\n", "at least 16 characters"],
     ["spaces.txt", "has a space 0123456789\n", "printable ASCII with no spaces"],
-  ])("--token-file %s is a usage error: %s", (name, content, message) => {
+  ])("%s is a usage error: %s", (name, content, message) => {
     const file = path.join(dir, name);
     if (content !== undefined) writeFileSync(file, content);
     expect(() => readTokenFile(file)).toThrow(UsageError);
     expect(() => readTokenFile(file)).toThrow(message);
   });
 
-  test("--token-file pointing at a directory is a usage error", () => {
+  test("a directory is a usage error", () => {
     expect(() => readTokenFile(dir)).toThrow("not a regular file");
   });
 });
@@ -110,24 +148,83 @@ describe("printed commands", () => {
     expect(odd.followWithToken).toBeUndefined();
   });
 
+  const KEY_A = `vllmauth_${"a".repeat(42)}`;
+  const KEY_B = `vllmauth_${"b".repeat(42)}`;
+  const input: BannerInput = {
+    servers: "its own vLLM emulator (no GPU; answers like vLLM)",
+    model: "m",
+    endpoint: "127.0.0.1:8080",
+    metricsUrl: "http://127.0.0.1:9999/metrics",
+    replicas: [
+      { index: 1, sidecar: "127.0.0.1:7001", sidecarMetricsUrl: "http://127.0.0.1:7101/metrics", upstream: "emulator http://127.0.0.1:7201" },
+      { index: 2, sidecar: "127.0.0.1:7002", sidecarMetricsUrl: "http://127.0.0.1:7102/metrics", upstream: "emulator http://127.0.0.1:7202" },
+    ],
+    keys: [{ name: "alice", key: KEY_A }],
+    keysFile: "/tmp/k/keys.json",
+    startDelayMs: 0,
+    holdTimeoutMs: 60_000,
+    allInterfaces: false,
+    notes: [],
+  };
+
   test("the banner names the redirect listener and points the SDK hint at the API port", () => {
-    const text = renderBanner({
-      upstream: "x",
-      model: "m",
-      endpoint: "127.0.0.1:8080",
-      redirectEndpoint: "127.0.0.1:8081",
-      metricsUrl: "http://127.0.0.1:9999/metrics",
-      token: "t".repeat(43),
-      tokenFile: "/tmp/t",
-      tokenCount: 1,
-      temporaryTokenFile: true,
-      allInterfaces: false,
-      notes: ["port 8080 is in use"],
-    });
+    const text = renderBanner({ ...input, redirectEndpoint: "127.0.0.1:8081", notes: ["port 8080 is in use"] });
     expect(text).toContain("  redirect   127.0.0.1:8081   (308 to http://127.0.0.1:8080, like the cluster's port 80)");
     expect(text).toContain("  note       port 8080 is in use");
     expect(text).toContain("curl -L http://127.0.0.1:8081/v1/models\n");
     expect(text).toContain("export OPENAI_BASE_URL=http://127.0.0.1:8080/v1\n");
+  });
+
+  test("the banner shows the topology: the gateway, then each replica's sidecar and emulator", () => {
+    const text = renderBanner(input);
+    expect(text).toContain("vllm-auth local: a gateway in front of 2 replicas, each a sidecar in front of its own vLLM emulator");
+    expect(text).toContain("  replica 2  sidecar 127.0.0.1:7002 -> emulator http://127.0.0.1:7202   (sidecar metrics http://127.0.0.1:7102/metrics)");
+    expect(text).not.toContain("The emulators turn ready");
+  });
+
+  test("late replicas: a line says requests are held until they are ready, and for how long at most", () => {
+    const text = renderBanner({ ...input, startDelayMs: 5000, holdTimeoutMs: 65_000 });
+    expect(text).toContain("The emulators turn ready 5000 ms after start");
+    expect(text).toContain("gateway holds requests (up to 65 s, then 503 with Retry-After)");
+  });
+
+  test("the first key goes into the seed's commands and the SDK hint; every other key gets its own completion command", () => {
+    const text = renderBanner({ ...input, keys: [{ name: "alice", key: KEY_A }, { name: "bob", key: KEY_B, limits: { rpm: 2 } }] });
+    expect(text).toContain(`  key        alice  ${KEY_A}\n`);
+    expect(text).toContain(`  key        bob    ${KEY_B}   (rpm 2)\n`);
+    expect(text).toContain("ready to paste with the key alice:");
+    expect(text).toContain(`# The same chat completion with bob's key.\ncurl --location-trusted http://127.0.0.1:8080/v1/chat/completions \\\n    -H "Authorization: Bearer ${KEY_B}"`);
+    expect(text).toContain(`export OPENAI_API_KEY=${KEY_A}\n`);
+  });
+
+  test("--token-file alone: the first token in the seed's commands, no key lines", () => {
+    const text = renderBanner({ ...input, keys: [], keysFile: undefined, tokens: { token: "t".repeat(20), file: "/home/u/tokens.txt", count: 2 } });
+    expect(text).toContain(`  token      ${"t".repeat(20)}\n`);
+    expect(text).toContain("  tokens     /home/u/tokens.txt   (2 token(s), accepted by the gateway (TOKENS_FILE)");
+    expect(text).not.toContain("  key  ");
+    expect(text).toContain(`export OPENAI_API_KEY=${"t".repeat(20)}\n`);
+  });
+
+  test.each([
+    [{ rpm: 2 }, { limit: "rpm", requests: 3 }],
+    [{ rpm: 5, concurrency: 1, tpm: 10 }, { limit: "rpm", requests: 6 }],
+    [{ concurrency: 2, tpm: 10 }, { limit: "concurrency", requests: 3 }],
+    [{ tpm: 40 }, { limit: "tpm", requests: 41 }],
+    [{ tpm: 100_000 }, { limit: "tpm", requests: TPM_DEMO_MAX_REQUESTS }],
+  ])("a key with %j is shown running into %j", (limits, demo) => {
+    expect(limitDemo(limits)).toEqual(demo);
+  });
+
+  test("the limit demonstrations: a loop that stops at the first 429, and a batch at once for concurrency", () => {
+    const rpm = limitCommand("127.0.0.1:8080", { name: "bob", key: KEY_B, limits: { rpm: 2 } }, "m") ?? "";
+    expect(rpm.split("\n")[0]).toBe("for i in $(seq 1 3); do");
+    expect(rpm).toContain(`  answer=$(curl -s -i http://127.0.0.1:8080/v1/chat/completions \\\n      -H "Authorization: Bearer ${KEY_B}" \\`);
+    expect(rpm).toContain(`'{"model": "m", "messages": [{"role": "user", "content": "Who are you?"}]}')\n`);
+    expect(rpm).toContain('case $answer in "HTTP/1.1 429"*) break ;; esac\ndone');
+    const concurrency = limitCommand("127.0.0.1:8080", { name: "bob", key: KEY_B, limits: { concurrency: 1 } }, "m") ?? "";
+    expect(concurrency.split("\n")[0]).toBe("( for i in $(seq 1 2); do");
+    expect(concurrency.endsWith("&\ndone; wait )")).toBe(true);
+    expect(limitCommand("127.0.0.1:8080", { name: "alice", key: KEY_A }, "m")).toBeUndefined();
   });
 });
 
@@ -137,12 +234,30 @@ test("model ids come from an OpenAI list and anything else gives none", () => {
   expect(modelIds('{"data":{}}')).toEqual([]);
 });
 
-test("proxy log lines: requests read like an access log, other events as key=value", () => {
-  expect(formatLog("info", "request", { method: "POST", path: "/v1/chat/completions", status: 401, outcome: "auth_missing", duration_ms: 1.5 })).toBe(
-    "[proxy] POST /v1/chat/completions 401 auth_missing 1.5 ms",
+test("log lines: requests read like an access log with the key and the replica by name, other events as key=value", () => {
+  const gateway = { label: "gateway", replicaNames: new Map([["http://127.0.0.1:7002", "replica 2"]]) };
+  expect(formatLog(gateway, "info", "request", { method: "POST", path: "/v1/chat/completions", status: 401, outcome: "auth_missing", duration_ms: 1.5 })).toBe(
+    "[gateway] POST /v1/chat/completions 401 auth_missing 1.5 ms",
   );
-  expect(formatLog("info", "request", { listener: "redirect", method: "GET", path: "/v1/models", status: 308, bytes_out: 10 })).toBe(
-    "[proxy] (redirect) GET /v1/models 308",
+  expect(
+    formatLog(gateway, "info", "request", {
+      method: "POST",
+      path: "/v1/chat/completions",
+      status: 200,
+      outcome: "ok",
+      key: "alice",
+      replica: "http://127.0.0.1:7002",
+      duration_ms: 245.5,
+      upstream_ms: 244.9,
+      prompt_tokens: 13,
+      completion_tokens: 12,
+    }),
+  ).toBe("[gateway] POST /v1/chat/completions 200 ok key=alice -> replica 2 245.5 ms (upstream 244.9 ms) 13+12 tokens");
+  expect(formatLog(gateway, "info", "request", { listener: "redirect", method: "GET", path: "/v1/models", status: 308, bytes_out: 10 })).toBe(
+    "[gateway] (redirect) GET /v1/models 308",
   );
-  expect(formatLog("warn", "tokens_reload_failed", { reason: "no tokens", skipped: undefined })).toBe("[proxy] warn tokens_reload_failed reason=no tokens");
+  expect(formatLog(gateway, "info", "replica_ready", { replica: "http://127.0.0.1:7002" })).toBe("[gateway] replica_ready replica 2 (http://127.0.0.1:7002)");
+  expect(formatLog({ label: "replica 1" }, "warn", "tokens_reload_failed", { reason: "no tokens", skipped: undefined })).toBe(
+    "[replica 1] warn tokens_reload_failed reason=no tokens",
+  );
 });
