@@ -186,6 +186,7 @@ export function deployAws(settings: Settings): AwsOutputs {
     provider: cluster.provider,
     proxyImage,
     ...(tls ? { certificateArn: tls.certificateArn } : {}),
+    systemNodeSelector: SYSTEM_NODE_LABELS,
     // Karpenter launches a node for the surge pod, so a rollout never lowers the ready replicas.
     rollout: "surge",
     // The NodePool that brings GPU nodes, and the controller whose webhook and NLB the Service needs.

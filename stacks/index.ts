@@ -34,5 +34,7 @@ export const model = deployed.model;
 export const namespace = deployed.namespace;
 export const loadBalancerHostname = deployed.loadBalancerHostname;
 export const kubeconfig = deployed.kubeconfig === undefined ? undefined : pulumi.secret(deployed.kubeconfig);
+/** Grafana's admin login (user `admin`), when monitoring is installed: reach Grafana by `kubectl port-forward`. */
+export const grafanaAdminPassword = deployed.grafanaAdminPassword === undefined ? undefined : pulumi.secret(deployed.grafanaAdminPassword);
 /** aws target: the EKS cluster, for `aws eks` commands such as `create-access-entry`. */
 export const clusterName = deployed.clusterName;

@@ -18,6 +18,7 @@ import {
   namespaceLabels,
   servedModelId,
 } from "../infra/k8s";
+import { deployCapacity } from "./capacity";
 import { Settings } from "./settings";
 
 /** What the serving stack needs from the target that hosts it. */
@@ -35,6 +36,8 @@ export interface ServingDeps {
   rollout: RolloutStrategy;
   /** The namespace Prometheus scrapes from, admitted to the metrics ports. Defaults to `monitoring`. */
   monitoringNamespace?: string;
+  /** Labels of the nodes KEDA and monitoring run on (the system nodes on aws); none elsewhere. */
+  systemNodeSelector?: Readonly<Record<string, string>>;
   /** Parent of the serving components. */
   parent?: pulumi.Resource;
   /** Resources that must exist first (GPU nodes, the load balancer controller). */
@@ -59,6 +62,8 @@ export interface ServingOutputs {
   model: string;
   /** Namespace of every serving object. */
   namespace: pulumi.Output<string>;
+  /** Grafana's admin password (secret), when monitoring is installed. */
+  grafanaAdminPassword?: pulumi.Output<string>;
 }
 
 /** The application name in labels and the base name of the serving objects. */
@@ -188,6 +193,24 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
     opts,
   );
 
+  // KEDA scales the replicas on the gateways' demand; Prometheus, its monitors and the dashboards watch both tiers.
+  const capacity = deployCapacity({
+    namespace,
+    namespaceName: settings.namespace,
+    app,
+    deploymentName: APP_NAME,
+    gatewaySelector: gateway.selector,
+    replicaSelector: server.selector,
+    scaling: settings.autoscaling,
+    installKeda: settings.installKeda,
+    installMonitoring: settings.installMonitoring,
+    ...(settings.prometheusUrl !== undefined ? { prometheusUrl: settings.prometheusUrl } : {}),
+    systemNodeSelector: deps.systemNodeSelector ?? {},
+    provider: deps.provider,
+    opts,
+    scaleTargets: [server],
+  });
+
   return {
     endpoint: ingress.endpoint,
     url: ingress.url,
@@ -197,5 +220,6 @@ export function deployServing(settings: Settings, deps: ServingDeps): ServingOut
     loadBalancerHostname: ingress.address,
     model: settings.model,
     namespace,
+    ...(capacity.grafanaAdminPassword !== undefined ? { grafanaAdminPassword: capacity.grafanaAdminPassword } : {}),
   };
 }

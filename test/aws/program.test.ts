@@ -63,15 +63,22 @@ describe("the whole program, target aws, default config", () => {
   it("makes Kubernetes objects the Kubernetes schema knows, field by field", () => {
     const objects = manifests(run);
     expect(objects.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      "ConfigMap/vllm-auth-endpoint-vllm",
+      "ConfigMap/vllm-auth-vllm-vllm",
       "Deployment/vllm",
       "Deployment/vllm-gateway",
       "EC2NodeClass/gpu",
+      "Namespace/monitoring",
       "Namespace/vllm",
       "NetworkPolicy/vllm-gateway",
       "NetworkPolicy/vllm-replicas",
       "NodePool/gpu",
       "PodDisruptionBudget/vllm",
       "PodDisruptionBudget/vllm-gateway",
+      "PodMonitor/vllm-gateway",
+      "PodMonitor/vllm-replicas",
+      "ScaledObject/vllm",
+      "Secret/grafana-admin",
       "Secret/vllm-api-keys",
       "Secret/vllm-hf-token",
       "Secret/vllm-internal-token",

@@ -46,13 +46,20 @@ describe("existing target, plain HTTP, default settings", () => {
   test("creates exactly the two tiers' objects, all through the configured cluster's provider", () => {
     const kinds = manifests(run).map((m) => `${m.kind}/${m.metadata.name}`).sort();
     expect(kinds).toEqual([
+      "ConfigMap/vllm-auth-endpoint-vllm",
+      "ConfigMap/vllm-auth-vllm-vllm",
       "Deployment/vllm",
       "Deployment/vllm-gateway",
+      "Namespace/monitoring",
       "Namespace/vllm",
       "NetworkPolicy/vllm-gateway",
       "NetworkPolicy/vllm-replicas",
       "PodDisruptionBudget/vllm",
       "PodDisruptionBudget/vllm-gateway",
+      "PodMonitor/vllm-gateway",
+      "PodMonitor/vllm-replicas",
+      "ScaledObject/vllm",
+      "Secret/grafana-admin",
       "Secret/vllm-api-keys",
       "Secret/vllm-hf-token",
       "Secret/vllm-internal-token",
@@ -66,21 +73,27 @@ describe("existing target, plain HTTP, default settings", () => {
     expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name).sort()).toEqual([
       "vllm-api-keys-default",
       "vllm-internal-token-0",
+      "vllm-monitoring-grafana-admin",
     ]);
     const components = run.resources.filter((r) => r.type.startsWith("vllm-auth:")).map((r) => `${r.type} ${r.name}`);
     expect(components.sort()).toEqual([
       "vllm-auth:infra:ApiKeys vllm-api-keys",
+      "vllm-auth:infra:Dashboards vllm-dashboards",
       "vllm-auth:infra:Gateway vllm-gateway",
       "vllm-auth:infra:Ingress vllm-auth",
       "vllm-auth:infra:InternalCredential vllm-internal-token",
+      "vllm-auth:infra:Keda vllm-keda",
+      "vllm-auth:infra:Monitoring vllm-monitoring",
       "vllm-auth:infra:NetworkPolicies vllm-network-policies",
+      "vllm-auth:infra:ReplicaAutoscaler vllm",
+      "vllm-auth:infra:ServingMonitors vllm",
       "vllm-auth:infra:VllmServer vllm",
     ]);
   });
 
   test("every Kubernetes object is valid against the Kubernetes OpenAPI schema", () => {
     const all = manifests(run);
-    expect(all.length).toBe(12);
+    expect(all.length).toBe(19);
     for (const m of all) {
       expect(() => validateManifest(m)).not.toThrow();
     }
@@ -268,13 +281,15 @@ describe("existing target, plain HTTP, default settings", () => {
   });
 
   test("the namespace enforces baseline Pod Security and asks the NLB controller for readiness gates", () => {
-    const ns = manifestOfKind(run, "Namespace");
+    const ns = manifestOfKind(run, "Namespace", "vllm");
     expect(ns.metadata.labels).toMatchObject({
       "pod-security.kubernetes.io/enforce": "baseline",
       "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
     });
+    // Monitoring has its own namespace: Grafana's password and the dashboards live there.
+    const inMonitoring = (m: { kind: string; metadata: Record<string, unknown> }) => m.kind === "ConfigMap" || m.metadata.name === "grafana-admin";
     for (const m of manifests(run).filter((x) => x.kind !== "Namespace")) {
-      expect(m.metadata.namespace).toBe("vllm");
+      expect(m.metadata.namespace).toBe(inMonitoring(m) ? "monitoring" : "vllm");
     }
   });
 

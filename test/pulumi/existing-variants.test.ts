@@ -56,7 +56,7 @@ describe("CPU-only trial (kind/minikube): opt-125m on the CPU image, one replica
   });
 
   test("a public model needs no Hugging Face Secret and gets no token env, and nothing warns", () => {
-    expect(manifests(run).filter((m) => m.kind === "Secret").map((m) => m.metadata.name).sort()).toEqual(["vllm-api-keys", "vllm-internal-token"]);
+    expect(manifests(run).filter((m) => m.kind === "Secret" && m.metadata.namespace === "vllm").map((m) => m.metadata.name).sort()).toEqual(["vllm-api-keys", "vllm-internal-token"]);
     expect(container(deploymentOf(run), "vllm").env!.map((e) => e.name)).toEqual([
       "HF_HOME",
       "VLLM_NO_USAGE_STATS",
@@ -92,8 +92,9 @@ describe("scheduling and sizing settings", () => {
 
   test("valid objects in the existing namespace, which the program does not create", () => {
     expectAllValid(run);
-    expect(manifests(run).filter((m) => m.kind === "Namespace")).toEqual([]);
-    for (const m of manifests(run)) {
+    // Only monitoring's own namespace is created; everything of the stack goes into llm-serving.
+    expect(manifests(run).filter((m) => m.kind === "Namespace").map((m) => m.metadata.name)).toEqual(["monitoring"]);
+    for (const m of manifests(run).filter((x) => x.kind !== "Namespace" && x.metadata.namespace !== "monitoring")) {
       expect(m.metadata.namespace).toBe("llm-serving");
     }
     expect(run.outputs.namespace.value).toBe("llm-serving");

@@ -74,15 +74,22 @@ describe("the gateway tier with named keys, one of them limited, and TLS", () =>
   test("every object, Valkey and the network policies included, is valid against the Kubernetes schema", () => {
     const all = manifests(run);
     expect(all.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      "ConfigMap/vllm-auth-endpoint-vllm",
+      "ConfigMap/vllm-auth-vllm-vllm",
       "Deployment/vllm",
       "Deployment/vllm-gateway",
       "Deployment/vllm-valkey",
+      "Namespace/monitoring",
       "Namespace/vllm",
       "NetworkPolicy/vllm-gateway",
       "NetworkPolicy/vllm-replicas",
       "NetworkPolicy/vllm-valkey",
       "PodDisruptionBudget/vllm",
       "PodDisruptionBudget/vllm-gateway",
+      "PodMonitor/vllm-gateway",
+      "PodMonitor/vllm-replicas",
+      "ScaledObject/vllm",
+      "Secret/grafana-admin",
       "Secret/vllm-api-keys",
       "Secret/vllm-hf-token",
       "Secret/vllm-internal-token",

@@ -2,7 +2,10 @@ import { createHash } from "crypto";
 import type * as PulumiModule from "@pulumi/pulumi";
 import { EC2NodeClass } from "@kubernetes-models/karpenter/karpenter.k8s.aws/v1/EC2NodeClass";
 import { NodePool } from "@kubernetes-models/karpenter/karpenter.sh/v1/NodePool";
+import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
+import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
 import { Deployment, IDeployment } from "kubernetes-models/apps/v1/Deployment";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
@@ -278,6 +281,9 @@ const MODELS: Record<string, (m: Manifest) => SchemaModel> = {
   // Custom resources: the @kubernetes-models packages compile each CRD's schema.
   "karpenter.sh/v1/NodePool": (m) => new NodePool(m as unknown as ConstructorParameters<typeof NodePool>[0]),
   "karpenter.k8s.aws/v1/EC2NodeClass": (m) => new EC2NodeClass(m as unknown as ConstructorParameters<typeof EC2NodeClass>[0]),
+  "v1/ConfigMap": (m) => new ConfigMap(m as ConstructorParameters<typeof ConfigMap>[0]),
+  "keda.sh/v1alpha1/ScaledObject": (m) => new ScaledObject(m as unknown as ConstructorParameters<typeof ScaledObject>[0]),
+  "monitoring.coreos.com/v1/PodMonitor": (m) => new PodMonitor(m as unknown as ConstructorParameters<typeof PodMonitor>[0]),
 };
 
 /** The schema a kind is checked against, as failure messages name it. */

@@ -92,6 +92,7 @@ describe("npm run render", () => {
     const docs = YAML.parseAllDocuments(stdout).map((d) => d.toJS() as Manifest);
     const serving = docs.filter((d) => d.metadata.namespace === "vllm" || d.kind === "Namespace");
     expect(serving.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
+      "Namespace/monitoring",
       "Namespace/vllm",
       "Secret/vllm-api-keys",
       "Secret/vllm-internal-token",
@@ -103,6 +104,9 @@ describe("npm run render", () => {
       "PodDisruptionBudget/vllm-gateway",
       "Deployment/vllm",
       "Deployment/vllm-gateway",
+      "ScaledObject/vllm",
+      "PodMonitor/vllm-gateway",
+      "PodMonitor/vllm-replicas",
     ]);
     for (const doc of serving.filter((d) => d.kind !== "Secret")) {
       expect(() => validateManifest(doc)).not.toThrow();

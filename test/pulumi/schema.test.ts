@@ -69,7 +69,17 @@ describe("strict schema validation of Kubernetes objects", () => {
 
   test("the program's real objects pass", () => {
     const objects = manifests(run);
-    expect([...new Set(objects.map((m) => m.kind))].sort()).toEqual(["Deployment", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "Secret", "Service"]);
+    expect([...new Set(objects.map((m) => m.kind))].sort()).toEqual([
+      "ConfigMap",
+      "Deployment",
+      "Namespace",
+      "NetworkPolicy",
+      "PodDisruptionBudget",
+      "PodMonitor",
+      "ScaledObject",
+      "Secret",
+      "Service",
+    ]);
     for (const m of objects) expect(() => validateManifest(m)).not.toThrow();
   });
 });
