@@ -117,5 +117,5 @@ function toPolicy(definition: PolicyDefinition): ResourceValidationPolicy | Stac
   };
 }
 
-/** The pack's policies, in the order the README lists them. */
+/** The pack's policies, in the order docs/ci.md lists them. */
 export const policies: Policies = DEFINITIONS.map(toPolicy);
