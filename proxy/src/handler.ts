@@ -116,8 +116,6 @@ interface Exchange {
   forwarding: boolean;
   /** The response has closed; `finish` runs once forwarding has settled too. */
   closed: boolean;
-  /** The request carries a valid key: counted as keyed traffic while it runs. */
-  keyed: boolean;
   /** Aborted when the client leaves: held, queued and upstream work stop. */
   readonly gone: AbortController;
   /** Read once: after the client disconnects, `req.socket` may already be detached. */
@@ -176,7 +174,6 @@ export class RequestHandler {
       client: req.socket?.remoteAddress,
       forwarding: false,
       closed: false,
-      keyed: false,
     };
     this.inflight++;
     res.once("close", () => {
@@ -218,14 +215,10 @@ export class RequestHandler {
     const credential = readBearer(req.rawHeaders);
     const verdict: Verdict | undefined =
       credential.ok ? this.deps.credentials.verify(credential.token) : route.access === "public" && this.deps.publicModels ? undefined : { ok: false, reason: "invalid" };
-    if (verdict?.ok === true) {
-      exchange.identity = verdict.identity;
-      exchange.keyed = true;
-      this.deps.publicShare.keyedStart();
-    }
+    if (verdict?.ok === true) exchange.identity = verdict.identity;
     if (route.access === "public" && this.deps.publicModels) {
       // A caller with a valid key is not anonymous: it never waits for the anonymous share.
-      if (exchange.keyed) return this.answerModels(req, res, exchange);
+      if (exchange.identity !== undefined) return this.answerModels(req, res, exchange);
       return this.whenShared(req, res, exchange, () => this.answerModels(req, res, exchange));
     }
     if (verdict === undefined || !verdict.ok) {
@@ -489,7 +482,6 @@ export class RequestHandler {
         client: exchange.client,
       });
     }
-    if (exchange.keyed) this.deps.publicShare.keyedDone();
     this.inflight--;
     if (this.inflight === 0) {
       const waiters = this.idleWaiters;
