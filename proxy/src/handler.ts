@@ -26,6 +26,7 @@ import type { KeyLimits } from "./keys/format";
 import type { Logger } from "./log";
 import type { Metrics } from "./metrics";
 import type { ModelsCopy } from "./models";
+import { CLIENT_LEFT, Presence } from "./presence";
 import type { PublicShare } from "./publicShare";
 import { redactPath } from "./redact";
 import { ResponseRelay, RetryAnswer } from "./relay";
@@ -40,8 +41,8 @@ import type { UpstreamTarget } from "./upstream/target";
 export interface Upstreams {
   /** A request can be forwarded now, or (gateway) held until it can. */
   readonly accepting: boolean;
-  /** The upstream for one attempt; may hold (gateway) and throws a ProxyError when there is none. */
-  choose(signal: AbortSignal, exclude: ReadonlySet<UpstreamTarget>): Promise<UpstreamTarget>;
+  /** The upstream for one attempt; may hold (gateway, until the client leaves) and throws a ProxyError when there is none. */
+  choose(presence: Presence, exclude: ReadonlySet<UpstreamTarget>): Promise<UpstreamTarget>;
   /** A refused connection may be retried on another upstream (the gateway has several). */
   readonly retriesRefused: boolean;
 }
@@ -116,8 +117,8 @@ interface Exchange {
   forwarding: boolean;
   /** The response has closed; `finish` runs once forwarding has settled too. */
   closed: boolean;
-  /** Aborted when the client leaves: held, queued and upstream work stop. */
-  readonly gone: AbortController;
+  /** Whether the client is still there: held, queued and upstream work stop when it leaves. */
+  readonly presence: Presence;
   /** Read once: after the client disconnects, `req.socket` may already be detached. */
   readonly client: string | undefined;
 }
@@ -170,14 +171,14 @@ export class RequestHandler {
       identity: undefined,
       replica: undefined,
       usage: undefined,
-      gone: new AbortController(),
+      presence: new Presence(),
       client: req.socket?.remoteAddress,
       forwarding: false,
       closed: false,
     };
     this.inflight++;
     res.once("close", () => {
-      if (!res.writableFinished) exchange.gone.abort(new Error("client closed the connection"));
+      if (!res.writableFinished) exchange.presence.leave();
       exchange.closed = true;
       if (!exchange.forwarding) this.finish(req, res, exchange);
     });
@@ -241,7 +242,7 @@ export class RequestHandler {
     if (admitted === true) return answer();
     if (admitted === false) return this.shed(req, res, exchange, "public", "public_share");
     void admitted.then((ok) => {
-      if (exchange.gone.signal.aborted) return;
+      if (exchange.presence.left) return;
       if (ok) answer();
       else this.shed(req, res, exchange, "public", "public_share");
     });
@@ -298,7 +299,7 @@ export class RequestHandler {
     };
     if (limiter !== undefined && identity?.limits !== undefined) {
       const admission = await limiter.admit(identity.name, identity.limits);
-      if (exchange.gone.signal.aborted) {
+      if (exchange.presence.left) {
         if (admission.ok) admission.lease.settle(0);
         return;
       }
@@ -326,13 +327,13 @@ export class RequestHandler {
       const credentials = this.deps.upstreamCredentials?.() ?? [];
       const tried = new Set<UpstreamTarget>();
       for (let attempt = 1, credential = 0; ; attempt++) {
-        chosen = await this.deps.upstreams.choose(exchange.gone.signal, tried);
+        chosen = await this.deps.upstreams.choose(exchange.presence, tried);
         exchange.replica = chosen.origin;
         if (!counted) {
           counted = true;
           metrics.inflightRequests.inc();
         }
-        connection = chosen.pool.tryAcquire() ?? (await chosen.pool.acquire(exchange.gone.signal));
+        connection = chosen.pool.tryAcquire() ?? (await chosen.pool.acquire(exchange.presence.signal));
         let meter: ResponseMeter | undefined;
         const relay = new ResponseRelay(res, {
           responseHeaders: (statusCode, upstreamHeaders) => {
@@ -360,8 +361,8 @@ export class RequestHandler {
             settle();
           },
         });
-        const onGone = (): void => relay.abort(new Error("client closed the connection"));
-        exchange.gone.signal.addEventListener("abort", onGone, { once: true });
+        const onGone = (): void => relay.abort(CLIENT_LEFT);
+        exchange.presence.onLeave(onGone);
         const headers = upstreamRequestHeaders(req.headers, {
           clientAddress: exchange.client,
           proto: config.forwardedProto,
@@ -383,7 +384,7 @@ export class RequestHandler {
           await relay.done;
           return;
         } catch (error) {
-          if (exchange.gone.signal.aborted) throw error;
+          if (exchange.presence.left) throw error;
           const replayable = body === null || Buffer.isBuffer(body);
           if (error instanceof RetryAnswer && replayable) {
             credential++;
@@ -400,7 +401,7 @@ export class RequestHandler {
             chosen.markUnready();
           } else throw error;
         } finally {
-          exchange.gone.signal.removeEventListener("abort", onGone);
+          exchange.presence.offLeave(onGone);
           if (meter !== undefined) {
             exchange.usage = meter.usage();
             if (!meter.readable) metrics.unmetered.inc({ route: route.name });
@@ -418,14 +419,13 @@ export class RequestHandler {
       settle();
       const usage = exchange.usage;
       if (identity !== undefined && usage !== undefined) {
-        metrics.keyPromptTokens.inc({ key: identity.name }, usage.promptTokens);
-        metrics.keyCompletionTokens.inc({ key: identity.name }, usage.completionTokens);
+        metrics.countKeyTokens(identity.name, usage.promptTokens, usage.completionTokens);
       }
     }
   }
 
   private forwardFailed(req: IncomingMessage, res: ServerResponse, exchange: Exchange, error: unknown): void {
-    if (exchange.clientGone || exchange.gone.signal.aborted) {
+    if (exchange.clientGone || exchange.presence.left) {
       exchange.outcome = "client_aborted";
       return;
     }
@@ -461,7 +461,7 @@ export class RequestHandler {
     const method = req.method ?? "-";
     metrics.countRequest(exchange.route, method, status, seconds);
     const key = exchange.identity?.name;
-    if (key !== undefined) metrics.keyRequests.inc({ key, route: exchange.route, status: String(status) });
+    if (key !== undefined) metrics.countKeyRequest(key, exchange.route, status);
     if (config.accessLog) {
       const rawPath = (req.url ?? "").split("?", 1)[0];
       logger.info("request", {

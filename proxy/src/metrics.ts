@@ -151,6 +151,8 @@ export class Metrics {
   /** Label children cached per label set: the hot path skips prom-client's label hashing. */
   private readonly requestChildren = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<"route"> }>();
   private readonly upstreamChildren = new Map<string, Histogram.Internal<"route">>();
+  private readonly keyChildren = new Map<string, Counter.Internal>();
+  private readonly tokenChildren = new Map<string, { prompt: Counter.Internal; completion: Counter.Internal }>();
 
   constructor(role: Role) {
     this.registry.setDefaultLabels({ role });
@@ -167,6 +169,28 @@ export class Metrics {
     }
     children.count.inc();
     children.duration.observe(seconds);
+  }
+
+  /** Counts one answered request of a named key. */
+  countKeyRequest(key: string, route: string, status: number): void {
+    const id = `${key} ${route} ${status}`;
+    let child = this.keyChildren.get(id);
+    if (child === undefined) {
+      child = this.keyRequests.labels(key, route, String(status));
+      this.keyChildren.set(id, child);
+    }
+    child.inc();
+  }
+
+  /** Adds what one response of a named key used. */
+  countKeyTokens(key: string, promptTokens: number, completionTokens: number): void {
+    let children = this.tokenChildren.get(key);
+    if (children === undefined) {
+      children = { prompt: this.keyPromptTokens.labels(key), completion: this.keyCompletionTokens.labels(key) };
+      this.tokenChildren.set(key, children);
+    }
+    children.prompt.inc(promptTokens);
+    children.completion.inc(completionTokens);
   }
 
   /** Records the time until vLLM's response headers. */

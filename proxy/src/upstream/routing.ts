@@ -1,6 +1,7 @@
 import { upstreamNotReady } from "../errors";
 import type { Upstreams } from "../handler";
 import type { Metrics } from "../metrics";
+import type { Presence } from "../presence";
 import { HoldQueue, HoldRefusedError } from "./holding";
 import type { ReplicaSet } from "./replicas";
 import type { UpstreamTarget } from "./target";
@@ -45,7 +46,7 @@ export class ReplicaUpstreams implements Upstreams {
     this.holds.wakeAll();
   }
 
-  async choose(signal: AbortSignal, exclude: ReadonlySet<UpstreamTarget>): Promise<UpstreamTarget> {
+  async choose(presence: Presence, exclude: ReadonlySet<UpstreamTarget>): Promise<UpstreamTarget> {
     const deadline = Date.now() + this.coldStartTimeoutMs;
     let tried = exclude;
     let held = false;
@@ -58,7 +59,7 @@ export class ReplicaUpstreams implements Upstreams {
       held = true;
       this.metrics.held.inc();
       try {
-        await this.holds.hold(signal, deadline);
+        await this.holds.hold(presence.signal, deadline);
       } catch (error) {
         const outcome = error instanceof HoldRefusedError ? error.reason : "client_gone";
         this.metrics.holdOutcomes.inc({ outcome });
