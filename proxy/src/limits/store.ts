@@ -4,7 +4,8 @@
  * fails at once), a `commandTimeout` on every command, nothing resent after a reconnect. ioredis
  * reconnects in the background.
  */
-import Redis, { type Result } from "ioredis";
+import type Redis from "ioredis";
+import type { Result } from "ioredis";
 import { ADMIT_LUA, RENEW_LUA, SETTLE_LUA } from "./scripts";
 import { type ActiveLimits, CONCURRENCY_RETRY_MS, type Decision, type LimitName, type Quota } from "./types";
 
@@ -76,7 +77,9 @@ export class LimitStore {
 
   constructor(private readonly options: LimitStoreOptions) {
     this.leaseMs = String(options.leaseMs);
-    this.redis = new Redis(options.url, {
+    // Loaded only when a store is configured: a gateway without REDIS_URL never pays for the client's code.
+    const { default: RedisClient } = require("ioredis") as typeof import("ioredis");
+    this.redis = new RedisClient(options.url, {
       // Fail fast: a command while disconnected fails at once instead of waiting for a reconnect.
       enableOfflineQueue: false,
       commandTimeout: options.timeoutMs,
