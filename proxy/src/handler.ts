@@ -214,15 +214,14 @@ export class RequestHandler {
       return;
     }
     const credential = readBearer(req.rawHeaders);
-    const verdict: Verdict | undefined =
-      credential.ok ? this.deps.credentials.verify(credential.token) : route.access === "public" && this.deps.publicModels ? undefined : { ok: false, reason: "invalid" };
+    const verdict: Verdict | undefined = credential.ok ? this.deps.credentials.verify(credential.token) : undefined;
     if (verdict?.ok === true) exchange.identity = verdict.identity;
     if (route.access === "public" && this.deps.publicModels) {
       // A caller with a valid key is not anonymous: it never waits for the anonymous share.
       if (exchange.identity !== undefined) return this.answerModels(req, res, exchange);
       return this.whenShared(req, res, exchange, () => this.answerModels(req, res, exchange));
     }
-    if (verdict === undefined || !verdict.ok) {
+    if (exchange.identity === undefined) {
       const reason = credential.ok ? (verdict?.ok === false ? verdict.reason : "invalid") : credential.reason;
       this.deps.metrics.authFailures.inc({ reason });
       return this.whenShared(req, res, exchange, () => this.refuse(req, res, exchange, unauthorized(), `auth_${reason}`));
