@@ -2,6 +2,7 @@
  * The unauthenticated flood's shared vocabulary: what the bench asks the flood process for, what it
  * answers, and the incremental parser that counts the answers on a pipelined connection.
  */
+import { jsonLine } from "./processes";
 
 /** `pipeline`: a few connections each writing many GETs per write; `connections`: many connections, one GET at a time. */
 export type FloodMode = "pipeline" | "connections";
@@ -44,16 +45,10 @@ export const FLOOD_REQUEST = "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nUser
 
 /** Parses one line of the flood process's stdout; undefined for anything else. */
 export function parseFloodEvent(line: string): FloodEvent | undefined {
-  if (!line.startsWith("{")) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== "object" || parsed === null) return undefined;
-  const event = (parsed as { event?: unknown }).event;
-  if (event === "ready" || event === "started" || event === "stopped" || event === "error") return parsed as FloodEvent;
+  const parsed = jsonLine(line);
+  if (parsed === undefined) return undefined;
+  const event = parsed.event;
+  if (event === "ready" || event === "started" || event === "stopped" || event === "error") return parsed as unknown as FloodEvent;
   return undefined;
 }
 

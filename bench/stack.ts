@@ -12,7 +12,7 @@ import path from "node:path";
 import { formatKey, keyDigest, renderKeysFile, type KeyLimits } from "../proxy/src/keys/format";
 import { FloodProcess } from "./flood";
 import { startNginx, SEED_TOKEN, type Nginx } from "./nginx";
-import { spawnChild, type Child } from "./processes";
+import { jsonLine, spawnChild, type Child } from "./processes";
 import { startRedis, type Redis } from "./redis";
 import { StampedUpstream } from "./stamped-upstream";
 import { MODEL, type Target } from "./workloads";
@@ -75,15 +75,8 @@ interface Listening {
 
 /** The bound ports from the proxy's `listening` log line; "unready" when its upstream (or every replica) was not up. */
 export function listeningPorts(line: string): Listening | "unready" | undefined {
-  if (!line.startsWith("{")) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== "object" || parsed === null) return undefined;
-  const fields = parsed as Record<string, unknown>;
+  const fields = jsonLine(line);
+  if (fields === undefined) return undefined;
   if (fields.msg !== "listening" || typeof fields.port !== "number" || typeof fields.metrics_port !== "number") return undefined;
   return fields.upstream_ready === true ? { port: fields.port, metricsPort: fields.metrics_port } : "unready";
 }

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { ReplicaScaling } from "../infra/k8s/autoscaling";
 import type { ResourceSpec, TolerationSpec } from "../infra/k8s/vllmPod";
 
 /** Where the serving stack runs: a new AWS VPC + EKS cluster, or a cluster the user already has. */
@@ -33,21 +34,8 @@ export interface ApiKeySetting {
   readonly concurrency?: number;
 }
 
-/** Replicas of the vLLM Deployment, scaled by KEDA on the gateways' in-flight plus held requests. */
-export interface AutoscalingSettings {
-  /** `0` scales to zero when idle. Defaults to `1`. */
-  readonly minReplicas: number;
-  /** At least `max(1, minReplicas)`; equal to `minReplicas` turns autoscaling off. Defaults to `2`. */
-  readonly maxReplicas: number;
-  /** In-flight plus held requests one replica should carry. Defaults to `16`. */
-  readonly targetPerReplica: number;
-  /** How long demand must stay low before replicas are removed. Defaults to `300`. */
-  readonly scaleDownStabilizationSeconds: number;
-  /** Idle time before the last replica goes when `minReplicas` is 0 (KEDA `cooldownPeriod`). Defaults to `900`. */
-  readonly scaleToZeroAfterSeconds: number;
-  /** How often KEDA queries the demand. Defaults to `10`. */
-  readonly pollingIntervalSeconds: number;
-}
+/** Replicas of the vLLM Deployment, scaled by KEDA on the gateways' in-flight plus held requests (defaults: `stacks/configSchema.ts`). */
+export type AutoscalingSettings = ReplicaScaling;
 
 /** Node counts of an EKS managed node group. */
 export interface NodeCounts {
