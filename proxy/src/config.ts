@@ -29,8 +29,13 @@ export const DEFAULT_UPSTREAM_BODY_TIMEOUT_MS = 10 * 60_000;
 export const DEFAULT_UPSTREAM_CONNECTIONS = 4096;
 /** Requests that may wait for a free upstream connection; past it the proxy sheds with 503 at once. */
 export const DEFAULT_UPSTREAM_MAX_WAITING = 1024;
-/** Pipelined requests one connection may have waiting behind its current one; past it the connection is closed. */
-export const DEFAULT_PIPELINE_MAX_WAITING = 16;
+/**
+ * Pipelined requests one connection may have waiting behind its current one, and all connections
+ * together; past either the connection is closed. A client that waits for its answers never needs
+ * more than it keeps in flight, and a few KiB each bound the total to some tens of MiB.
+ */
+export const DEFAULT_PIPELINE_MAX_WAITING = 1024;
+export const DEFAULT_PIPELINE_MAX_WAITING_TOTAL = 8192;
 /** Unauthenticated requests (model list, refusals) answered per second by one process; past it 503. */
 export const DEFAULT_PUBLIC_MAX_RPS = 2_000;
 export const DEFAULT_READY_POLL_MS = 2_000;
@@ -104,6 +109,7 @@ export interface ProxyConfig {
   readonly upstreamConnections: number;
   readonly upstreamMaxWaiting: number;
   readonly pipelineMaxWaiting: number;
+  readonly pipelineMaxWaitingTotal: number;
   readonly publicMaxRps: number;
   readonly readyPollMs: number;
   readonly tokensPollMs: number;
@@ -375,7 +381,8 @@ export function loadConfig(env: Env = process.env): ProxyConfig {
     upstreamBodyTimeoutMs: reader.integer("UPSTREAM_BODY_TIMEOUT_MS", DEFAULT_UPSTREAM_BODY_TIMEOUT_MS, 10, 24 * hour),
     upstreamConnections: reader.integer("UPSTREAM_CONNECTIONS", DEFAULT_UPSTREAM_CONNECTIONS, 1, 65535),
     upstreamMaxWaiting: reader.integer("UPSTREAM_MAX_WAITING", DEFAULT_UPSTREAM_MAX_WAITING, 0, 1_000_000),
-    pipelineMaxWaiting: reader.integer("PIPELINE_MAX_WAITING", DEFAULT_PIPELINE_MAX_WAITING, 0, 1024),
+    pipelineMaxWaiting: reader.integer("PIPELINE_MAX_WAITING", DEFAULT_PIPELINE_MAX_WAITING, 0, 65_536),
+    pipelineMaxWaitingTotal: reader.integer("PIPELINE_MAX_WAITING_TOTAL", DEFAULT_PIPELINE_MAX_WAITING_TOTAL, 0, 1_000_000),
     publicMaxRps: reader.integer("PUBLIC_MAX_RPS", DEFAULT_PUBLIC_MAX_RPS, 1, 10_000_000),
     readyPollMs: reader.integer("READY_POLL_MS", DEFAULT_READY_POLL_MS, 10, hour),
     tokensPollMs: reader.integer("TOKENS_POLL_MS", DEFAULT_TOKENS_POLL_MS, 10, hour),

@@ -36,15 +36,20 @@ function cheapTeardown(socket: Socket): void {
  * the upstream, and a client that closes its connection leaves no request running behind it.
  *
  * Node's HTTP parser reads every pipelined request a packet holds, so the ones behind the current
- * request are parked here, not started; more than `maxWaiting` parked on one connection is no
- * client's honest use, and the connection is closed.
+ * request are parked here, not started. A pipelining client that waits for its answers is served
+ * at the pace its requests are answered, so it makes the proxy parse no faster than that; one that
+ * parks more than `maxWaiting` on one connection, or pushes the parked total of all connections
+ * past `maxWaitingTotal`, is no honest client: its connection is closed. Both bounds together keep
+ * the memory parked requests take bounded, whatever the number of connections.
  */
 export class ConnectionSerializer {
   private readonly states = new WeakMap<Socket, State>();
   private readonly open = new Set<Socket>();
+  private parked = 0;
 
   constructor(
     private readonly maxWaiting: number,
+    private readonly maxWaitingTotal: number,
     private readonly onOverflow: (socket: Socket) => void,
   ) {}
 
@@ -73,6 +78,7 @@ export class ConnectionSerializer {
       this.open.add(socket);
       // A closed connection answers none of its parked requests: drop them, nothing was started.
       socket.once("close", () => {
+        this.parked -= created.waiting.length;
         created.waiting.length = 0;
         this.open.delete(socket);
       });
@@ -89,7 +95,8 @@ export class ConnectionSerializer {
       this.begin(socket, state, res, start);
       return;
     }
-    if (state.waiting.length >= this.maxWaiting) {
+    if (state.waiting.length >= this.maxWaiting || this.parked >= this.maxWaitingTotal) {
+      this.parked -= state.waiting.length;
       state.waiting.length = 0;
       this.onOverflow(socket);
       cheapTeardown(socket);
@@ -97,6 +104,7 @@ export class ConnectionSerializer {
       return;
     }
     state.waiting.push({ res, start });
+    this.parked++;
   }
 
   private begin(socket: Socket, state: State, res: ServerResponse, start: () => void): void {
@@ -106,8 +114,12 @@ export class ConnectionSerializer {
       if (done) return;
       done = true;
       // The response ended because the connection did: its parked requests die with it, unstarted.
-      if (socket.destroyed) state.waiting.length = 0;
+      if (socket.destroyed) {
+        this.parked -= state.waiting.length;
+        state.waiting.length = 0;
+      }
       const following = state.waiting.shift();
+      if (following !== undefined) this.parked--;
       if (following === undefined) {
         state.busy = false;
         state.idleAt = socket.bytesRead;

@@ -357,8 +357,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     logger,
   };
   const handler = new RequestHandler(deps);
-  const serializer = new ConnectionSerializer(config.pipelineMaxWaiting, (socket) =>
-    logger.warn("pipeline_overflow", { client: socket.remoteAddress, limit: config.pipelineMaxWaiting }),
+  const serializer = new ConnectionSerializer(config.pipelineMaxWaiting, config.pipelineMaxWaitingTotal, (socket) =>
+    logger.warn("pipeline_overflow", { client: socket.remoteAddress, limit: config.pipelineMaxWaiting, total_limit: config.pipelineMaxWaitingTotal }),
   );
 
   const api = http.createServer(serverOptions(config), (req, res) => serializer.run(req, res, () => handler.handle(req, res)));

@@ -33,7 +33,7 @@ async function peakAtUpstream(stack: Stack, done: Promise<unknown>): Promise<num
 describe("pipelining: one request at a time per connection", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ upstream: { tokenDelayMs: 30, completionTokens: 4 } });
+    stack = await startStack({ env: { PIPELINE_MAX_WAITING: "16", PIPELINE_MAX_WAITING_TOTAL: "40" }, upstream: { tokenDelayMs: 30, completionTokens: 4 } });
   });
   afterAll(() => stack.close());
   beforeEach(() => stack.upstream.reset());
@@ -63,6 +63,31 @@ describe("pipelining: one request at a time per connection", () => {
     await eventually(() => stack.proxy.handler.inflightCount === 0);
   });
 
+  test("connections that together park more than PIPELINE_MAX_WAITING_TOTAL lose the one that crosses it: parked requests stay bounded whatever the number of connections", async () => {
+    stack.upstream.setTokenDelay(200);
+    try {
+      const sockets = [0, 1, 2].map(() => {
+        const socket = net.connect(stack.port, "127.0.0.1");
+        socket.on("error", () => undefined);
+        return { socket, connected: new Promise((resolve) => socket.once("connect", resolve)) };
+      });
+      const closed = sockets.map(({ socket }) => new Promise<boolean>((resolve) => socket.once("close", () => resolve(true))));
+      // 15 each: under the per-connection bound (16), over the total (40) by the third connection.
+      for (const { socket, connected } of sockets) {
+        await connected;
+        socket.write(chatRequest().repeat(15));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const outcome = await Promise.race([Promise.any(closed), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1500))]);
+      expect(outcome).toBe(true);
+      expect(forwarded(stack).length).toBeLessThanOrEqual(3);
+      for (const { socket } of sockets) socket.destroy();
+      await eventually(() => stack.proxy.handler.inflightCount === 0);
+    } finally {
+      stack.upstream.setTokenDelay(30);
+    }
+  });
+
   test("a client that pipelines three chat requests and closes leaves nothing running: one upstream request, closed within 100 ms", async () => {
     stack.upstream.setTokenDelay(200);
     try {
@@ -80,6 +105,20 @@ describe("pipelining: one request at a time per connection", () => {
       await eventually(() => stack.proxy.handler.inflightCount === 0, 1000);
     } finally {
       stack.upstream.setTokenDelay(30);
+    }
+  });
+});
+
+describe("a pipelining client that reads its answers", () => {
+  test("with the default bounds, 1000 model-list requests in one write get 1000 answers in order on the same connection", async () => {
+    const stack = await startStack();
+    try {
+      const res = await rawExchange(stack.port, modelsRequest.repeat(1000), 1500);
+      expect(res.text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(1000);
+      expect(res.closed).toBe(false);
+      expect(forwarded(stack)).toHaveLength(0);
+    } finally {
+      await stack.close();
     }
   });
 });
