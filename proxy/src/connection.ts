@@ -11,6 +11,21 @@ interface State {
   readonly waiting: Waiting[];
   /** `socket.bytesRead` when the connection last had nothing to answer: more read since means a request is arriving. */
   idleAt: number;
+  /** Past its bound: no longer read, its further requests never start, it closes once its parked ones are answered. */
+  overflowed: boolean;
+}
+
+/** Node's own flag for a server socket whose reading it stopped; Node resumes reading only when it is false. */
+type ServerSocket = Socket & { _paused?: boolean };
+
+/**
+ * Stops reading a client connection for good. Node's HTTP server resumes a paused socket whenever a
+ * response ends unless its own `_paused` flag is set (`readStart` in node:_http_incoming), so the
+ * flag is set too (the same check from Node 20 to 24); only what the parser already holds is parsed after this.
+ */
+function stopReading(socket: ServerSocket): void {
+  socket._paused = true;
+  socket.pause();
 }
 
 /**
@@ -37,10 +52,14 @@ function cheapTeardown(socket: Socket): void {
  *
  * Node's HTTP parser reads every pipelined request a packet holds, so the ones behind the current
  * request are parked here, not started. A pipelining client that waits for its answers is served
- * at the pace its requests are answered, so it makes the proxy parse no faster than that; one that
- * parks more than `maxWaiting` on one connection, or pushes the parked total of all connections
- * past `maxWaitingTotal`, is no honest client: its connection is closed. Both bounds together keep
- * the memory parked requests take bounded, whatever the number of connections.
+ * at the pace its requests are answered, so it makes the proxy parse no faster than that.
+ *
+ * A connection that parks more than `maxWaiting` is no longer read: its parked requests are
+ * answered in order, the ones past the bound never start, and it closes after the last answer.
+ * Closing it at once would let the client reconnect and make the proxy parse another packet of
+ * requests for every answer; this way a connection costs the client its time. One that pushes the
+ * parked total of all connections past `maxWaitingTotal` is closed at once, dropping what it parked:
+ * both bounds together keep the memory parked requests take bounded, whatever the number of connections.
  */
 export class ConnectionSerializer {
   private readonly states = new WeakMap<Socket, State>();
@@ -72,7 +91,7 @@ export class ConnectionSerializer {
   private stateOf(socket: Socket): State {
     let state = this.states.get(socket);
     if (state === undefined) {
-      const created: State = { busy: false, waiting: [], idleAt: socket.bytesRead };
+      const created: State = { busy: false, waiting: [], idleAt: socket.bytesRead, overflowed: false };
       state = created;
       this.states.set(socket, created);
       this.open.add(socket);
@@ -91,11 +110,22 @@ export class ConnectionSerializer {
     const socket = req.socket;
     const state = this.stateOf(socket);
     if (socket.destroyed) return;
+    if (state.overflowed) {
+      // Past the bound: never started, and reading stays stopped if Node resumed it meanwhile.
+      stopReading(socket);
+      return;
+    }
     if (!state.busy) {
       this.begin(socket, state, res, start);
       return;
     }
-    if (state.waiting.length >= this.maxWaiting || this.parked >= this.maxWaitingTotal) {
+    if (state.waiting.length >= this.maxWaiting) {
+      state.overflowed = true;
+      this.onOverflow(socket);
+      stopReading(socket);
+      return;
+    }
+    if (this.parked >= this.maxWaitingTotal) {
       this.parked -= state.waiting.length;
       state.waiting.length = 0;
       this.onOverflow(socket);
@@ -123,6 +153,8 @@ export class ConnectionSerializer {
       if (following === undefined) {
         state.busy = false;
         state.idleAt = socket.bytesRead;
+        // The last answer is handed over: send it, then close.
+        if (state.overflowed && !socket.destroyed) socket.end(() => socket.destroy());
         return;
       }
       this.begin(socket, state, following.res, following.start);

@@ -53,14 +53,21 @@ describe("pipelining: one request at a time per connection", () => {
     expect(peak).toBe(1);
   });
 
-  test("a connection that pipelines past PIPELINE_MAX_WAITING is closed, and nothing piles up at the upstream", async () => {
-    const socket = net.connect(stack.port, "127.0.0.1");
-    socket.on("error", () => undefined);
-    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    socket.on("connect", () => socket.write(chatRequest().repeat(300)));
-    await closed;
-    expect(forwarded(stack).length).toBeLessThanOrEqual(1);
-    await eventually(() => stack.proxy.handler.inflightCount === 0);
+  test("a connection that pipelines past PIPELINE_MAX_WAITING stops being read: what it parked is answered in order, one at a time upstream, the rest never starts, and it closes after the last answer", async () => {
+    stack.upstream.setTokenDelay(2);
+    try {
+      const exchange = rawExchange(stack.port, chatRequest().repeat(300), 5000);
+      const peak = await peakAtUpstream(stack, exchange);
+      const res = await exchange;
+      // The request in progress and the 16 parked behind it; the other 283 were never started.
+      expect(res.text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(17);
+      expect(res.closed).toBe(true);
+      expect(forwarded(stack)).toHaveLength(17);
+      expect(peak).toBe(1);
+      await eventually(() => stack.proxy.handler.inflightCount === 0);
+    } finally {
+      stack.upstream.setTokenDelay(30);
+    }
   });
 
   test("connections that together park more than PIPELINE_MAX_WAITING_TOTAL lose the one that crosses it: parked requests stay bounded whatever the number of connections", async () => {
