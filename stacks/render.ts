@@ -11,6 +11,7 @@ import type * as PulumiModule from "@pulumi/pulumi";
 import { flagsTakenByNpm, npmTookFlagsMessage } from "../scripts/npmFlags";
 import { CONFIG_NAMESPACE } from "./config";
 import { Manifest, REDACTED, safeManifestOf, sortManifests } from "./manifests";
+import placeholderCalls from "./placeholderCalls.json";
 import { stackFile } from "./stackFiles";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -55,27 +56,7 @@ export function readStackConfig(projectFile: string, stackFile: string | undefin
 }
 
 /** Answers for the provider functions the aws target calls; placeholders, since nothing is queried. */
-const PLACEHOLDER_CALLS: Record<string, Record<string, unknown>> = {
-  "aws:index/getRegion:getRegion": { id: "us-east-1", name: "us-east-1", region: "us-east-1" },
-  "aws:index/getAvailabilityZones:getAvailabilityZones": {
-    id: "us-east-1",
-    names: ["us-east-1a", "us-east-1b", "us-east-1c"],
-    zoneIds: ["use1-az1", "use1-az2", "use1-az4"],
-  },
-  "aws:index/getCallerIdentity:getCallerIdentity": {
-    id: "123456789012",
-    accountId: "123456789012",
-    arn: "arn:aws:iam::123456789012:user/render",
-    userId: "render",
-  },
-  "aws:iam/getSessionContext:getSessionContext": {
-    arn: "arn:aws:iam::123456789012:user/render",
-    issuerArn: "arn:aws:iam::123456789012:user/render",
-  },
-  "aws:index/getPartition:getPartition": { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com" },
-  "aws:ecr/getAuthorizationToken:getAuthorizationToken": { userName: "AWS", password: REDACTED },
-  "aws:lb/getHostedZoneId:getHostedZoneId": { id: "Z26RNL4JYFTOTI" },
-};
+const PLACEHOLDER_CALLS: Readonly<Record<string, Record<string, unknown>>> = placeholderCalls;
 
 /** Outputs a real deployment would compute, shown as placeholders. */
 function placeholderState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {

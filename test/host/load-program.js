@@ -19,28 +19,8 @@
 const fs = require("fs");
 const path = require("path");
 
-/** Provider functions the aws target calls, with placeholder answers (nothing is queried). */
-const CALLS = {
-  "aws:index/getRegion:getRegion": { id: "us-east-1", name: "us-east-1", region: "us-east-1" },
-  "aws:index/getAvailabilityZones:getAvailabilityZones": {
-    id: "us-east-1",
-    names: ["us-east-1a", "us-east-1b", "us-east-1c"],
-    zoneIds: ["use1-az1", "use1-az2", "use1-az4"],
-  },
-  "aws:index/getCallerIdentity:getCallerIdentity": {
-    id: "123456789012",
-    accountId: "123456789012",
-    arn: "arn:aws:iam::123456789012:user/host-load",
-    userId: "host-load",
-  },
-  "aws:iam/getSessionContext:getSessionContext": {
-    arn: "arn:aws:iam::123456789012:user/host-load",
-    issuerArn: "arn:aws:iam::123456789012:user/host-load",
-  },
-  "aws:index/getPartition:getPartition": { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com" },
-  "aws:ecr/getAuthorizationToken:getAuthorizationToken": { userName: "AWS", password: "placeholder" },
-  "aws:lb/getHostedZoneId:getHostedZoneId": { id: "Z26RNL4JYFTOTI" },
-};
+/** Provider functions the aws target calls: the same placeholder answers as `npm run render` gives. */
+const CALLS = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "stacks", "placeholderCalls.json"), "utf8"));
 
 /** Letters and digits of the asked length, as RandomPassword's result is (API keys check their alphabet). */
 function placeholderPassword(name, length) {
