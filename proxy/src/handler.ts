@@ -319,9 +319,8 @@ export class RequestHandler {
       // would cut it), a refused connection can then be retried, and usage can be asked for.
       const needsWholeBody = this.deps.upstreams.retriesRefused || (metering !== undefined && route.hasBody);
       let body: Buffer | Readable | null = route.hasBody ? await requestBody(req, config.maxBodyBytes, exchange, needsWholeBody) : null;
-      const planned = metering !== undefined && Buffer.isBuffer(body) ? metering.prepare(route.name, body) : undefined;
-      if (planned instanceof ProxyError) throw planned;
-      const prepared = planned;
+      const prepared = metering !== undefined && Buffer.isBuffer(body) ? metering.prepare(route.name, body) : undefined;
+      if (prepared instanceof ProxyError) throw prepared;
       if (prepared !== undefined) body = prepared.body;
       const credentials = this.deps.upstreamCredentials?.() ?? [];
       const tried = new Set<UpstreamTarget>();
