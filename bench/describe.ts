@@ -43,7 +43,7 @@ export function method(opts: BenchOptions): string {
     `- Aborts: after the first event the client destroys its socket; the time until the upstream sees that response's connection close (waited up to ${ABORT_WAIT_MS} ms).`,
     `- Slow streams: ${opts.manyStreams} streams opened over about a second (batches of 100, 100 ms apart), each ${opts.manyEvents} events ${opts.manyIntervalMs} ms apart;`,
     "  memory from /proc/<pid>/status (VmRSS sampled every 100 ms, VmHWM at the end) of the stream-row front.",
-    "- Our proxy: `proxy/dist/server.js` (`npm run build`), one process per upstream, `ACCESS_LOG=false`, every other setting at its default.",
+    "- Our proxy: `proxy/dist/server.js` (`npm run build`), run with the node flags of `proxy/Dockerfile`'s ENTRYPOINT, one process per upstream, `ACCESS_LOG=false`, every other setting at its default.",
     "- Two tiers: the same bundle as two processes per upstream, a gateway (`ROLE=gateway`, `KEYS_FILE` with two named keys,",
     "  `REPLICAS` = its sidecar, `REDIS_URL`) in front of a sidecar (`ROLE=sidecar`, `UPSTREAM_URL`), sharing an internal credential;",
     "  `ACCESS_LOG=false`, every other setting at its default. CPU and memory are the two processes' together. The gateway answers",
@@ -86,17 +86,18 @@ export function nginxLogSection(errors: readonly string[]): string {
 export function settingsLine(opts: BenchOptions): string {
   return (
     `${opts.rounds} rounds; ${opts.seconds} s per request-rate run (after ${opts.warmupSeconds} s warm-up per workload and target); ` +
-    `chat on ${opts.chatConnections} connections; ${opts.delayStreams} streams of ${opts.streamEvents} events ${opts.streamIntervalMs} ms apart per target and round; ` +
+    `chat on ${opts.chatConnections} connections; ${opts.delayStreams} streams of ${opts.streamEvents} events ${opts.streamIntervalMs} ms apart per target and round (after one such stream per target as warm-up); ` +
     `${opts.abortTrials} aborts per target; ${opts.manyStreams} slow streams; flood rows ${opts.seconds} s per phase, ` +
     `${opts.paying.rate} authenticated req/s on ${opts.paying.connections} connections, pipelining ${opts.flood.pipelineConnections}×${opts.flood.pipelineDepth}, ` +
     `${opts.flood.manyConnections} flood connections; ${opts.limitPairs} limit pairs per round; ${opts.balance.requests} balancing requests`
   );
 }
 
-export function proxyLine(opts: BenchOptions, sourceState: string): string {
+export function proxyLine(opts: BenchOptions, sourceState: string, nodeFlags: readonly string[]): string {
   const bundle =
     opts.proxyBundle === undefined
       ? `proxy/dist/server.js, built by this run from proxy/src at ${sourceState}`
       : `the bundle ${opts.proxyBundle} (given with --proxy-bundle; repository at ${sourceState})`;
-  return opts.proxyFlags.length > 0 ? `${bundle}, run as \`node ${opts.proxyFlags.join(" ")}\`` : bundle;
+  const extra = opts.proxyFlags.length > 0 ? ` plus --proxy-flags ${opts.proxyFlags.join(" ")}` : "";
+  return `${bundle}, run as \`node ${[...nodeFlags, ...opts.proxyFlags].join(" ")}\` (the image's ENTRYPOINT flags${extra})`;
 }

@@ -65,7 +65,7 @@ export const USAGE = `npm run bench -- [--quick] [--duration S] [--rounds N] [--
   --wait-idle L    first wait until the 1-minute load average is below L (poll 30 s, at most 15 min)
   --cpu-prof DIR   run both proxy processes under node --cpu-prof, profiles into DIR, top functions in the report
   --proxy-bundle F measure this bundle instead of building proxy/dist/server.js (a candidate change)
-  --proxy-flags=F  extra node flags for the proxy processes, e.g. --proxy-flags=--no-memory-reducer
+  --proxy-flags=F  node flags for the proxy processes after those of proxy/Dockerfile's ENTRYPOINT, e.g. --proxy-flags=--no-memory-reducer
   --out FILE       results file (default bench/results.md; quick: build/bench-quick.md, never bench/results.md)`;
 
 function positive(value: string | undefined, name: string, fallback: number): number {

@@ -88,9 +88,10 @@ async function streamRows(stack: Stack, opts: BenchOptions, pin: Pinning, data: 
   const { targets } = stack;
   // The streaming rows' upstream lives in this process: it takes the upstream's core.
   pinSelf(pin.upstream);
-  log("warm-up: one short stream and a few aborts per target");
+  // A whole stream of the measured shape: a shorter one left the relay path to be compiled during the first measured streams.
+  log("warm-up: one stream of the measured shape and a few aborts per target");
   for (const target of targets) {
-    await streamDelay(target, 50, opts.streamIntervalMs, target.token);
+    await streamDelay(target, opts.streamEvents, opts.streamIntervalMs, target.token);
     for (let i = 0; i < 5; i++) await abortTrial(target, stack.stamped, target.token, ABORT_WAIT_MS);
   }
   for (let round = 0; round < opts.rounds; round++) {

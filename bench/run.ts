@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describePinning, gitState, method, nginxLogSection, profileSections, proxyLine, settingsLine } from "./describe";
+import { imageNodeFlags } from "./imageFlags";
 import { ensureNginx } from "./nginx";
 import { ensureRedis } from "./redis";
 import { parseOptions, QUICK_NOTICE, USAGE, type BenchOptions } from "./options";
@@ -81,7 +82,8 @@ async function main(): Promise<void> {
   const pin: Pinning = coreCount() >= 2 ? { upstream: 0, front: 1 } : { upstream: undefined, front: undefined };
   const profDir = opts.cpuProfDir === undefined ? undefined : path.resolve(opts.cpuProfDir);
   if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
-  const stack = await startStack({ nginxBinary, redisBinary, proxyBundle, proxyFlags: opts.proxyFlags, pin, profDir });
+  const imageFlags = imageNodeFlags();
+  const stack = await startStack({ nginxBinary, redisBinary, proxyBundle, proxyFlags: [...imageFlags, ...opts.proxyFlags], pin, profDir });
   const data = emptyCollected();
   let nginxErrors: string[] = [];
   const interrupted = (): void => {
@@ -108,7 +110,7 @@ async function main(): Promise<void> {
     command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`,
     loadBefore,
     pinning: describePinning(pin),
-    proxy: proxyLine(opts, sourceState),
+    proxy: proxyLine(opts, sourceState, imageFlags),
     settings: settingsLine(opts),
     ...(opts.quick ? { notice: QUICK_NOTICE } : {}),
   };
