@@ -98,6 +98,8 @@ export function proxyLine(opts: BenchOptions, sourceState: string, nodeFlags: re
     opts.proxyBundle === undefined
       ? `proxy/dist/server.js, built by this run from proxy/src at ${sourceState}`
       : `the bundle ${opts.proxyBundle} (given with --proxy-bundle; repository at ${sourceState})`;
+  const flags = [...nodeFlags, ...opts.proxyFlags];
+  if (flags.length === 0) return bundle;
   const extra = opts.proxyFlags.length > 0 ? ` plus --proxy-flags ${opts.proxyFlags.join(" ")}` : "";
-  return `${bundle}, run as \`node ${[...nodeFlags, ...opts.proxyFlags].join(" ")}\` (the image's ENTRYPOINT flags${extra})`;
+  return `${bundle}, run as \`node ${flags.join(" ")}\` (the image's ENTRYPOINT flags${extra})`;
 }
