@@ -31,10 +31,20 @@ async function peakAtUpstream(stack: Stack, done: Promise<unknown>): Promise<num
 }
 
 describe("pipelining: one request at a time per connection", () => {
+  const TOKEN_DELAY_MS = 30;
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ env: { PIPELINE_MAX_WAITING: "16", PIPELINE_MAX_WAITING_TOTAL: "40" }, upstream: { tokenDelayMs: 30, completionTokens: 4 } });
+    stack = await startStack({ env: { PIPELINE_MAX_WAITING: "16", PIPELINE_MAX_WAITING_TOTAL: "40" }, upstream: { tokenDelayMs: TOKEN_DELAY_MS, completionTokens: 4 } });
   });
+  /** Runs `body` with the upstream generating a token every `ms`, then restores the suite's pace. */
+  async function withTokenDelay(ms: number, body: () => Promise<void>): Promise<void> {
+    stack.upstream.setTokenDelay(ms);
+    try {
+      await body();
+    } finally {
+      stack.upstream.setTokenDelay(TOKEN_DELAY_MS);
+    }
+  }
   afterAll(() => stack.close());
   beforeEach(() => stack.upstream.reset());
 
@@ -54,8 +64,7 @@ describe("pipelining: one request at a time per connection", () => {
   });
 
   test("a connection that pipelines past PIPELINE_MAX_WAITING stops being read: what it parked is answered in order, one at a time upstream, the rest never starts, and it closes after the last answer", async () => {
-    stack.upstream.setTokenDelay(2);
-    try {
+    await withTokenDelay(2, async () => {
       const exchange = rawExchange(stack.port, chatRequest().repeat(300), 5000);
       const peak = await peakAtUpstream(stack, exchange);
       const res = await exchange;
@@ -65,39 +74,33 @@ describe("pipelining: one request at a time per connection", () => {
       expect(forwarded(stack)).toHaveLength(17);
       expect(peak).toBe(1);
       await eventually(() => stack.proxy.handler.inflightCount === 0);
-    } finally {
-      stack.upstream.setTokenDelay(30);
-    }
+    });
   });
 
   test("connections that together park more than PIPELINE_MAX_WAITING_TOTAL lose the one that crosses it: parked requests stay bounded whatever the number of connections", async () => {
-    stack.upstream.setTokenDelay(200);
-    try {
+    await withTokenDelay(200, async () => {
       const sockets = [0, 1, 2].map(() => {
         const socket = net.connect(stack.port, "127.0.0.1");
         socket.on("error", () => undefined);
         return { socket, connected: new Promise((resolve) => socket.once("connect", resolve)) };
-      });
-      const closed = sockets.map(({ socket }) => new Promise<boolean>((resolve) => socket.once("close", () => resolve(true))));
-      // 15 each: under the per-connection bound (16), over the total (40) by the third connection.
-      for (const { socket, connected } of sockets) {
-        await connected;
-        socket.write(chatRequest().repeat(15));
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      const outcome = await Promise.race([Promise.any(closed), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1500))]);
-      expect(outcome).toBe(true);
-      expect(forwarded(stack).length).toBeLessThanOrEqual(3);
-      for (const { socket } of sockets) socket.destroy();
-      await eventually(() => stack.proxy.handler.inflightCount === 0);
-    } finally {
-      stack.upstream.setTokenDelay(30);
+    });
+    const closed = sockets.map(({ socket }) => new Promise<boolean>((resolve) => socket.once("close", () => resolve(true))));
+    // 15 each: under the per-connection bound (16), over the total (40) by the third connection.
+    for (const { socket, connected } of sockets) {
+      await connected;
+      socket.write(chatRequest().repeat(15));
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    const outcome = await Promise.race([Promise.any(closed), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1500))]);
+    expect(outcome).toBe(true);
+    expect(forwarded(stack).length).toBeLessThanOrEqual(3);
+    for (const { socket } of sockets) socket.destroy();
+    await eventually(() => stack.proxy.handler.inflightCount === 0);
+    });
   });
 
   test("a client that pipelines three chat requests and closes leaves nothing running: one upstream request, closed within 100 ms", async () => {
-    stack.upstream.setTokenDelay(200);
-    try {
+    await withTokenDelay(200, async () => {
       const socket = net.connect(stack.port, "127.0.0.1");
       await new Promise((resolve) => socket.once("connect", resolve));
       socket.write(chatRequest(chatBody({ stream: true })).repeat(3));
@@ -110,9 +113,7 @@ describe("pipelining: one request at a time per connection", () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(forwarded(stack)).toHaveLength(1);
       await eventually(() => stack.proxy.handler.inflightCount === 0, 1000);
-    } finally {
-      stack.upstream.setTokenDelay(30);
-    }
+    });
   });
 });
 
