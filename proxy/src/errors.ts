@@ -26,6 +26,10 @@ export const badRequest = (reason: string): ProxyError => new ProxyError("bad_re
 const NOT_FOUND = new ProxyError("route_not_found", 404, "This endpoint is not served. See GET /v1/models for what is available.");
 const UNAUTHORIZED = new ProxyError("invalid_api_key", 401, AUTH_FAILED_MESSAGE, "authentication_error");
 export const notFound = (): ProxyError => NOT_FOUND;
+export const unsupportedTransferCoding = (): ProxyError =>
+  new ProxyError("unsupported_transfer_coding", 501, "Transfer-Encoding other than 'chunked' is not supported; send the body as it is, with Content-Length or chunked.");
+export const expectationFailed = (): ProxyError =>
+  new ProxyError("expectation_failed", 417, "The only supported Expect value is '100-continue'; remove the Expect header or send that.");
 export const unauthorized = (): ProxyError => UNAUTHORIZED;
 export const bodyTooLarge = (limit: number): ProxyError =>
   new ProxyError("body_too_large", 413, `The request body is larger than the ${limit}-byte limit.`);

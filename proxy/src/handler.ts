@@ -19,7 +19,7 @@ import {
   wantsJson,
   writeRawError,
 } from "./errors";
-import { declaredLength, hasUnreadBody } from "./framing";
+import { declaredLength, framingProblem, hasUnreadBody } from "./framing";
 import { clientResponseHeaders, isEventStream, upstreamRequestHeaders } from "./headers";
 import type { Identity, Verdict } from "./keys/credentials";
 import type { KeyLimits } from "./keys/format";
@@ -203,7 +203,8 @@ export class RequestHandler {
       exchange.bytesOut = writeRawError(req.socket, badRequest("the request line needs HTTP/1.0 or HTTP/1.1"));
       return;
     }
-    if (hostCount(req.rawHeaders) > 1) return this.refuse(req, res, exchange, badRequest("more than one Host header"), "duplicate_host");
+    const framing = framingProblem(req);
+    if (framing !== undefined) return this.refuse(req, res, exchange, framing.error, framing.outcome);
     const checked = checkTarget(req.url);
     if (!checked.ok) return this.whenShared(req, res, exchange, () => this.refuse(req, res, exchange, badRequest(checked.reason), "bad_target"));
     const route = findRoute(req.method, checked.target.path);
@@ -491,16 +492,6 @@ export class RequestHandler {
 
 const identityChunk = (chunk: Buffer): Buffer => chunk;
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
-
-/** How many Host headers the request carries (Node keeps only the first in `headers`). */
-function hostCount(rawHeaders: readonly string[]): number {
-  let n = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i];
-    if (name.length === 4 && name.toLowerCase() === "host") n++;
-  }
-  return n;
-}
 
 /**
  * Bodies up to this size are gathered before forwarding: a chat request's JSON arrives in one or

@@ -54,6 +54,8 @@ function clientErrorAnswer(error: NodeJS.ErrnoException): ProxyError {
 
 function hardenServer(server: http.Server, config: ProxyConfig, logger: Logger, name: string): void {
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  // Node hides header lines past the 2000th: a second Authorization or Host there would go unseen. Size stays bounded by MAX_HEADER_BYTES.
+  server.maxHeadersCount = 0;
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === "ECONNRESET" || !socket.writable) {
       socket.destroy();
@@ -361,9 +363,12 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     logger.warn("pipeline_overflow", { client: socket.remoteAddress, limit: config.pipelineMaxWaiting, total_limit: config.pipelineMaxWaitingTotal }),
   );
 
-  const api = http.createServer(serverOptions(config), (req, res) => serializer.run(req, res, () => handler.handle(req, res)));
+  // The handler answers a missing Host itself (proxy/src/framing.ts), with a JSON error like every other 400: Node's is empty.
+  const api = http.createServer({ ...serverOptions(config), requireHostHeader: false }, (req, res) => serializer.run(req, res, () => handler.handle(req, res)));
   // Decide on the headers before inviting the body: a refused request never uploads it.
   api.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => serializer.run(req, res, () => handler.handle(req, res, true)));
+  // Any other Expect value: the handler answers 417 with a JSON error (Node's own 417 is empty).
+  api.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => serializer.run(req, res, () => handler.handle(req, res)));
   hardenServer(api, config, logger, "api");
   api.on("connection", (socket: Socket) => serializer.accept(socket));
   const metricsServer = http.createServer(metricsHandler(metrics, handler, parts));

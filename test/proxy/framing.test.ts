@@ -100,6 +100,92 @@ describe("request framing", () => {
   });
 });
 
+/** The JSON error body of a raw answer, or undefined when it has none. */
+function rawErrorCode(text: string): string | undefined {
+  const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+  try {
+    return (JSON.parse(body) as { error: { code: string } }).error.code;
+  } catch {
+    return undefined;
+  }
+}
+
+describe("requests Node's parser accepts and the proxy refuses", () => {
+  test("a transfer coding other than chunked alone gets 501 and the connection closed: vLLM would take the coded bytes for the body", async () => {
+    for (const coding of ["gzip, chunked", "deflate,chunked", "identity, chunked"]) {
+      const body = chatBody();
+      const res = await rawExchange(
+        stack.port,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: ${coding}\r\n\r\n` +
+          `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+        1000,
+      );
+      expect([coding, rawStatus(res.text)]).toEqual([coding, 501]);
+      expect(rawErrorCode(res.text)).toBe("unsupported_transfer_coding");
+      expect(res.closed).toBe(true);
+    }
+    expect(forwarded(stack)).toHaveLength(0);
+  });
+
+  test("Transfer-Encoding: chunked in any letter case is still relayed", async () => {
+    const body = chatBody();
+    const res = await rawExchange(
+      stack.port,
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n` +
+        `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+      2000,
+    );
+    expect(rawStatus(res.text)).toBe(200);
+    expect(forwarded(stack)[0].body.toString()).toBe(body);
+  });
+
+  test("an Expect value other than 100-continue gets 417 with a JSON error, before any token check, and nothing is forwarded", async () => {
+    for (const credentials of [auth, ""]) {
+      const res = await rawExchange(
+        stack.port,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${credentials}Content-Type: application/json\r\nContent-Length: 2\r\nExpect: 200-ok\r\n\r\n{}`,
+        500,
+      );
+      expect(rawStatus(res.text)).toBe(417);
+      expect(rawErrorCode(res.text)).toBe("expectation_failed");
+    }
+    expect(forwarded(stack)).toHaveLength(0);
+  });
+
+  test("an HTTP/1.1 request without Host gets 400 with a JSON error that names the header", async () => {
+    const res = await rawExchange(stack.port, `GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n`, 500);
+    expect(rawStatus(res.text)).toBe(400);
+    expect(res.text).toContain("needs a Host header");
+    // HTTP/1.0 has no Host requirement.
+    const old = await rawExchange(stack.port, `GET /v1/models HTTP/1.0\r\n\r\n`, 500);
+    expect(rawStatus(old.text)).toBe(200);
+  });
+
+  test("a Host value that is not a host[:port] gets 400; an empty Host and host:port forms are accepted", async () => {
+    for (const bad of ["a b", "x/y", "a@b", "[::1", "x:8o"]) {
+      const res = await rawExchange(stack.port, `GET /v1/models HTTP/1.1\r\nHost: ${bad}\r\nConnection: close\r\n\r\n`, 500);
+      expect([bad, rawStatus(res.text)]).toEqual([bad, 400]);
+    }
+    for (const good of ["", "example.com", "example.com:443", "10.0.0.1:8000", "[::1]:8000", "xn--bcher-kva.example"]) {
+      const res = await rawExchange(stack.port, `GET /v1/models HTTP/1.1\r\nHost: ${good}\r\nConnection: close\r\n\r\n`, 500);
+      expect([good, rawStatus(res.text)]).toEqual([good, 200]);
+    }
+  });
+
+  test("a second Authorization or Host header after 2000 other header lines is still seen", async () => {
+    const filler = "a:\r\n".repeat(2100);
+    const twoKeys = await rawExchange(
+      stack.port,
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth}${filler}Authorization: Bearer not-a-key\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+      500,
+    );
+    expect(rawStatus(twoKeys.text)).toBe(401);
+    const twoHosts = await rawExchange(stack.port, `GET /v1/models HTTP/1.1\r\nHost: x\r\n${filler}Host: y\r\n\r\n`, 500);
+    expect(rawStatus(twoHosts.text)).toBe(400);
+    expect(forwarded(stack)).toHaveLength(0);
+  });
+});
+
 describe("hop-by-hop headers", () => {
   test("Connection-listed and hop-by-hop request headers never reach vLLM", async () => {
     const body = chatBody();

@@ -91,19 +91,32 @@ describe("default-deny route table", () => {
     const res = await request(stack.url, {
       method: "POST",
       path: "/v1/chat/completions",
-      headers: { host: "localhost/v1/models?", "content-type": "application/json" },
+      headers: { host: "localhost:8000", "content-type": "application/json" },
       body: chatBody(),
     });
     expect(res.status).toBe(401);
     const ok = await request(stack.url, {
       method: "POST",
       path: "/v1/chat/completions",
-      headers: { host: "evil.example/x/../v1", "content-type": "application/json", ...bearer() },
+      headers: { host: "evil.example", "content-type": "application/json", ...bearer() },
       body: chatBody(),
     });
     expect(ok.status).toBe(200);
     expect(forwarded(stack)).toHaveLength(1);
     expect(forwarded(stack)[0].headers.host).not.toContain("evil");
+  });
+
+  test("a Host shaped like a path gets 400 with or without a key, and nothing is forwarded", async () => {
+    for (const headers of [{}, bearer()]) {
+      const res = await request(stack.url, {
+        method: "POST",
+        path: "/v1/chat/completions",
+        headers: { host: "evil.example/x/../v1/models?", "content-type": "application/json", ...headers },
+        body: chatBody(),
+      });
+      expect(res.status).toBe(400);
+    }
+    expect(forwarded(stack)).toHaveLength(0);
   });
 
   test("/health is answered by the proxy and never forwarded", async () => {
