@@ -14,6 +14,8 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 15_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 /** Above the NLB's 350 s TCP idle timeout. */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 400_000;
+/** A client whose send queue stays full this long is closed (nginx's send_timeout default). */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 /**
  * First TCP keep-alive probe after this much silence, on client and upstream sockets: well under the
  * NLB's fixed 350 s idle timeout of TLS listeners, which keep-alive packets reset (AWS ELB docs,
@@ -102,6 +104,7 @@ export interface ProxyConfig {
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  readonly sendTimeoutMs: number;
   readonly tcpKeepAliveMs: number;
   readonly upstreamConnectTimeoutMs: number;
   readonly upstreamHeadersTimeoutMs: number;
@@ -375,6 +378,7 @@ export function loadConfig(env: Env = process.env): ProxyConfig {
     headersTimeoutMs: reader.integer("HEADERS_TIMEOUT_MS", DEFAULT_HEADERS_TIMEOUT_MS, 100, hour),
     requestTimeoutMs: reader.integer("REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT_MS, 100, hour),
     keepAliveTimeoutMs: reader.integer("KEEP_ALIVE_TIMEOUT_MS", DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 100, 24 * hour),
+    sendTimeoutMs: reader.integer("SEND_TIMEOUT_MS", DEFAULT_SEND_TIMEOUT_MS, 100, 24 * hour),
     tcpKeepAliveMs: reader.integer("TCP_KEEPALIVE_MS", DEFAULT_TCP_KEEPALIVE_MS, 1_000, 340_000),
     upstreamConnectTimeoutMs: reader.integer("UPSTREAM_CONNECT_TIMEOUT_MS", DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS, 10, hour),
     upstreamHeadersTimeoutMs: reader.integer("UPSTREAM_HEADERS_TIMEOUT_MS", DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MS, 10, 24 * hour),

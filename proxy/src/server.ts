@@ -15,6 +15,7 @@ import { ModelsCopy } from "./models";
 import { PublicShare } from "./publicShare";
 import { redactPath } from "./redact";
 import { createRedirectHandler } from "./redirect";
+import { SendWatchdog } from "./sendTimeout";
 import { HoldQueue } from "./upstream/holding";
 import type { PoolOptions } from "./upstream/pool";
 import { ReplicaSet, type Resolver } from "./upstream/replicas";
@@ -370,7 +371,13 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   // Any other Expect value: the handler answers 417 with a JSON error (Node's own 417 is empty).
   api.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => serializer.run(req, res, () => handler.handle(req, res)));
   hardenServer(api, config, logger, "api");
-  api.on("connection", (socket: Socket) => serializer.accept(socket));
+  const sendWatchdog = new SendWatchdog(config.sendTimeoutMs, (socket) =>
+    logger.warn("send_timeout", { client: socket.remoteAddress, timeout_ms: config.sendTimeoutMs }),
+  );
+  api.on("connection", (socket: Socket) => {
+    serializer.accept(socket);
+    sendWatchdog.watch(socket);
+  });
   const metricsServer = http.createServer(metricsHandler(metrics, handler, parts));
   const redirectServer =
     config.redirect === undefined
@@ -394,7 +401,10 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
         );
   if (redirectServer !== undefined) {
     hardenServer(redirectServer, config, logger, "redirect");
-    redirectServer.on("connection", (socket: Socket) => serializer.accept(socket));
+    redirectServer.on("connection", (socket: Socket) => {
+      serializer.accept(socket);
+      sendWatchdog.watch(socket);
+    });
   }
 
   let port: number;
@@ -454,6 +464,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
         for (const server of listeners) server.closeAllConnections();
         await closed;
       }
+      sendWatchdog.stop();
       await parts.close();
       await limiter?.close();
       await closeServer(metricsServer);
