@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
+import { UpstreamCodingError } from "./upstream/errors";
 
 /** What the request handler decides when the upstream's response headers arrive. */
 export type HeadDecision =
@@ -66,6 +67,11 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     // Interim answers never reach here (upstream/headFilter.ts drops them); this guards the rest.
     if (statusCode < 200) return;
+    const coding = headers["transfer-encoding"];
+    if (coding !== undefined && String(coding).trim().toLowerCase() !== "chunked") {
+      controller.abort(new UpstreamCodingError(String(coding)));
+      return;
+    }
     const decided = this.hooks.responseHeaders(statusCode, headers);
     if (!decided.relay) {
       controller.abort(new RetryAnswer(statusCode));

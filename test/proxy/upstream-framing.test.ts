@@ -1,7 +1,8 @@
 /**
  * What an upstream may send that a strict HTTP client chokes on, and what a client may send that
  * RFC 9112 says to refuse: interim 1xx answers, 204/304 with a Content-Length, an answer given
- * before the request body was read, a request line without a version, two Host headers.
+ * before the request body was read, an answer in a transfer coding besides chunked, a request line
+ * without a version, two Host headers.
  */
 import net from "node:net";
 import { TOKEN, chatBody, rawExchange, rawStatus } from "./harness";
@@ -68,6 +69,20 @@ describe("interim and body-less answers from the upstream", () => {
     expect(rawStatus(res.text)).toBe(200);
     expect(res.text).not.toContain("100 Continue");
     expect(res.text.endsWith(OK_BODY)).toBe(true);
+  });
+
+  test("an answer in a transfer coding besides chunked gets 502 and none of its bytes reach the client", async () => {
+    let closed = false;
+    script = ({ socket }) => {
+      socket.once("close", () => (closed = true));
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: gzip, chunked\r\n\r\n${OK_BODY.length.toString(16)}\r\n${OK_BODY}\r\n`);
+    };
+    const res = await rawExchange(front.port, chatRequest("Connection: close\r\n"));
+    expect(rawStatus(res.text)).toBe(502);
+    expect(res.text).toContain("upstream_bad_response");
+    expect(res.text).not.toContain(OK_BODY);
+    // The rest of such an answer is never read: the upstream connection is dropped.
+    expect(closed).toBe(true);
   });
 
   test("several interim answers (102, 103 with headers), even split across packets, are all dropped", async () => {
