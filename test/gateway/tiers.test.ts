@@ -47,6 +47,13 @@ describe("credentials across the two tiers", () => {
     expect(scrape.body).toMatch(/vllm_auth_auth_failures_total\{reason="malformed",role="gateway"\} [1-9]/);
   });
 
+  test("the internal credential is not a client key: the gateway refuses it and nothing reaches a replica", async () => {
+    const before = served(tiers.replicas[0]).length;
+    const res = await chat(tiers, INTERNAL);
+    expect(res.status).toBe(401);
+    expect(served(tiers.replicas[0]).length).toBe(before);
+  });
+
   test("the client's key never reaches the sidecar or vLLM; the access logs name the key, never show it", async () => {
     const res = await chat(tiers, tiers.keys.bob);
     expect(res.status).toBe(200);
