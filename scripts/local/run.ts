@@ -1,12 +1,12 @@
 /** One local run: the credentials, the model servers, a sidecar in front of each, the gateway in front of them, and the teardown. */
-import { loadConfig } from "../../proxy/src/config";
+import { loadConfig, type ProxyConfig } from "../../proxy/src/config";
 import type { Logger } from "../../proxy/src/log";
 import { startProxy, type RunningProxy } from "../../proxy/src/server";
 import { DEFAULT_PORT, DEFAULT_REDIRECT_PORT, type LocalOptions } from "./args";
 import { renderBanner } from "./banner";
 import { createCredentials, type LocalCredentials } from "./credentials";
 import type { LogSource } from "./logger";
-import { choosePort, endpointHost, PortError } from "./ports";
+import { choosePort, endpointHost, PortError, type PortChoice } from "./ports";
 import { startSidecars, type LocalReplica } from "./replicas";
 import { externalUpstream, startEmulators, type ModelServers } from "./upstream";
 
@@ -38,6 +38,30 @@ async function redirectPort(options: LocalOptions, apiPort: number): Promise<{ p
   throw new PortError(`--redirect-port: could not find a port other than the API's ${apiPort}`);
 }
 
+/** How many times a port the gateway was given, not one the user named, is picked again when another process takes it first. */
+const PICK_ATTEMPTS = 3;
+
+/** The gateway on the ports the options ask for; a free port it picked that is gone by the time it listens is picked again. */
+export async function startGateway(
+  options: LocalOptions,
+  configFor: (apiPort: number, redirect: PortChoice | undefined) => ProxyConfig,
+  logger: Logger,
+): Promise<{ gateway: RunningProxy; api: PortChoice; redirect: PortChoice | undefined }> {
+  for (let attempt = 1; ; attempt++) {
+    // `--redirect-port 8080` alone takes the API's default: the API then gets any free port.
+    const apiDefault = options.redirectPort === DEFAULT_PORT ? 0 : DEFAULT_PORT;
+    const api = await choosePort(options.port, apiDefault, options.host, "--port");
+    const redirect = await redirectPort(options, api.port);
+    try {
+      return { gateway: await startProxy(configFor(api.port, redirect), { logger }), api, redirect };
+    } catch (error) {
+      const taken = (error as NodeJS.ErrnoException & { port?: number }).port;
+      const picked = (taken === api.port && !options.port) || (redirect !== undefined && taken === redirect.port && !options.redirectPort);
+      if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE" || !picked || attempt >= PICK_ATTEMPTS) throw error;
+    }
+  }
+}
+
 /** A proxy's /readyz on its metrics port: 200 once it sees its upstream ready (and not access-logged). */
 async function ready(metricsPort: number): Promise<boolean> {
   try {
@@ -57,12 +81,7 @@ export async function startLocal(options: LocalOptions, loggerFor: (source: LogS
   let servers: ModelServers | undefined;
   let replicas: LocalReplica[] = [];
   try {
-    // `--redirect-port 8080` alone takes the API's default: the API then gets any free port.
-    const apiDefault = options.redirectPort === DEFAULT_PORT ? 0 : DEFAULT_PORT;
-    const api = await choosePort(options.port, apiDefault, options.host, "--port");
-    const redirect = await redirectPort(options, api.port);
     const host = endpointHost(options.host);
-    const endpoint = `${host}:${api.port}`;
     const delayed = options.upstream === undefined && options.replicaStartDelayMs > 0;
     servers =
       options.upstream === undefined
@@ -75,23 +94,27 @@ export async function startLocal(options: LocalOptions, loggerFor: (source: LogS
     );
     const replicaNames = new Map(replicas.map((r) => [r.origin, `replica ${r.index}`]));
     const holdTimeoutMs = (delayed ? options.replicaStartDelayMs : 0) + LOCAL_HOLD_MARGIN_MS;
-    const config = loadConfig({
-      ROLE: "gateway",
-      ...(credentials.keysFile === undefined ? {} : { KEYS_FILE: credentials.keysFile }),
-      ...(credentials.tokens === undefined ? {} : { TOKENS_FILE: credentials.tokens.file }),
-      INTERNAL_TOKEN_FILE: credentials.internalTokenFile,
-      REPLICAS: replicas.map((r) => r.origin).join(","),
-      ...modelIdEnv(servers.model),
-      COLD_START_TIMEOUT_MS: String(holdTimeoutMs),
-      HOST: options.host,
-      PORT: String(api.port),
-      METRICS_PORT: "0",
-      ...(redirect === undefined ? {} : { REDIRECT_PORT: String(redirect.port), REDIRECT_TO: `http://${endpoint}` }),
-      READY_POLL_MS: String(LOCAL_READY_POLL_MS),
-      TOKENS_POLL_MS: "1000",
-      SHUTDOWN_GRACE_MS: String(LOCAL_GRACE_MS),
-    });
-    const gateway = await startProxy(config, { logger: loggerFor({ label: "gateway", replicaNames }) });
+    const modelEnv = modelIdEnv(servers.model);
+    // Ports are chosen last, just before the gateway listens: a port picked earlier could be taken while the replicas start.
+    const gatewayConfig = (apiPort: number, redirect: PortChoice | undefined): ProxyConfig =>
+      loadConfig({
+        ROLE: "gateway",
+        ...(credentials.keysFile === undefined ? {} : { KEYS_FILE: credentials.keysFile }),
+        ...(credentials.tokens === undefined ? {} : { TOKENS_FILE: credentials.tokens.file }),
+        INTERNAL_TOKEN_FILE: credentials.internalTokenFile,
+        REPLICAS: replicas.map((r) => r.origin).join(","),
+        ...modelEnv,
+        COLD_START_TIMEOUT_MS: String(holdTimeoutMs),
+        HOST: options.host,
+        PORT: String(apiPort),
+        METRICS_PORT: "0",
+        ...(redirect === undefined ? {} : { REDIRECT_PORT: String(redirect.port), REDIRECT_TO: `http://${host}:${apiPort}` }),
+        READY_POLL_MS: String(LOCAL_READY_POLL_MS),
+        TOKENS_POLL_MS: "1000",
+        SHUTDOWN_GRACE_MS: String(LOCAL_GRACE_MS),
+      });
+    const { gateway, api, redirect } = await startGateway(options, gatewayConfig, loggerFor({ label: "gateway", replicaNames }));
+    const endpoint = `${host}:${api.port}`;
     const running = servers;
     const readyTimer = delayed ? setTimeout(() => running.setReady(), options.replicaStartDelayMs) : undefined;
     const warnings = [...servers.warnings];

@@ -3,13 +3,16 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { loadConfig, type ProxyConfig } from "../../proxy/src/config";
 import { isWellFormedKey, keyDigest } from "../../proxy/src/keys/format";
 import { parseKeysFile } from "../../proxy/src/keys/keysFile";
-import { UsageError } from "../../scripts/local/args";
+import { createLogger } from "../../proxy/src/log";
+import { parseArgs, UsageError } from "../../scripts/local/args";
 import { chatJson, limitCommand, limitDemo, renderBanner, seedCommands, shellQuote, TPM_DEMO_MAX_REQUESTS, type BannerInput } from "../../scripts/local/banner";
 import { createCredentials, generateKey } from "../../scripts/local/credentials";
 import { formatLog } from "../../scripts/local/logger";
 import { choosePort, endpointHost, PortError } from "../../scripts/local/ports";
+import { startGateway } from "../../scripts/local/run";
 import { generateToken, readTokenFile } from "../../scripts/local/tokens";
 import { modelIds } from "../../scripts/local/upstream";
 
@@ -123,6 +126,39 @@ describe("ports", () => {
     expect(choice.port).toBeGreaterThan(0);
     expect(choice.note).toBeUndefined();
     expect((await choosePort(undefined, 0, "127.0.0.1", "--port")).port).toBeGreaterThan(0);
+  });
+
+  test("a port picked for the gateway that another process takes before the gateway listens is picked again", async () => {
+    const command = parseArgs(["--port", "0"]);
+    if (command.kind !== "run") throw new Error("expected a run");
+    const credentials = createCredentials([{ name: "alice" }], undefined);
+    const takers: net.Server[] = [];
+    const offered: number[] = [];
+    const configFor = (apiPort: number): ProxyConfig => {
+      offered.push(apiPort);
+      // Between the choice and the listen, as a client socket or another test's server would.
+      if (offered.length === 1) takers.push(net.createServer().listen(apiPort, "127.0.0.1"));
+      return loadConfig({
+        ROLE: "gateway",
+        KEYS_FILE: credentials.keysFile ?? "",
+        INTERNAL_TOKEN_FILE: credentials.internalTokenFile,
+        REPLICAS: "http://127.0.0.1:9",
+        HOST: "127.0.0.1",
+        PORT: String(apiPort),
+        METRICS_PORT: "0",
+      });
+    };
+    let started: Awaited<ReturnType<typeof startGateway>> | undefined;
+    try {
+      started = await startGateway(command.options, configFor, createLogger(() => undefined));
+      expect(offered).toHaveLength(2);
+      expect(started.api.port).toBe(offered[1]);
+      expect(started.gateway.port).toBe(offered[1]);
+    } finally {
+      await started?.gateway.shutdown(0);
+      for (const taker of takers) taker.close();
+      credentials.remove();
+    }
   });
 
   test("endpoint hosts: wildcards become loopback, IPv6 gets brackets", () => {
