@@ -14,6 +14,11 @@ export function hasUnreadBody(req: IncomingMessage): boolean {
   return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
+/** RFC 9112 6.1: `chunked` alone is the only transfer coding a proxy can undo without decoding the body itself. */
+export function isChunkedOnly(coding: string | string[]): boolean {
+  return String(coding).trim().toLowerCase() === "chunked";
+}
+
 export interface FramingProblem {
   readonly error: ProxyError;
   /** The access log's outcome. */
@@ -42,9 +47,9 @@ export function framingProblem(req: IncomingMessage): FramingProblem | undefined
   if (hosts > 1) return { error: badRequest("more than one Host header"), outcome: "duplicate_host" };
   if (hosts === 0 && req.httpVersionMinor === 1) return { error: badRequest("an HTTP/1.1 request needs a Host header"), outcome: "missing_host" };
   if (hosts === 1 && !HOST_VALUE.test(host)) return { error: badRequest("the Host header is not a host name or address with an optional port"), outcome: "bad_host" };
-  // RFC 9112 6.1: a transfer coding the proxy cannot undo would reach vLLM as if it were the body itself.
+  // A transfer coding the proxy cannot undo would reach vLLM as if it were the body itself.
   const coding = req.headers["transfer-encoding"];
-  if (coding !== undefined && coding.trim().toLowerCase() !== "chunked") return { error: unsupportedTransferCoding(), outcome: "bad_transfer_coding" };
+  if (coding !== undefined && !isChunkedOnly(coding)) return { error: unsupportedTransferCoding(), outcome: "bad_transfer_coding" };
   // RFC 9110 10.1.1: 100-continue is the only expectation there is; HTTP/1.0 expectations are ignored.
   const expectation = req.httpVersionMinor === 1 ? req.headers.expect : undefined;
   if (expectation !== undefined && expectation.trim().toLowerCase() !== "100-continue") return { error: expectationFailed(), outcome: "bad_expectation" };

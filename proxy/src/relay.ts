@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
+import { isChunkedOnly } from "./framing";
 import { UpstreamCodingError } from "./upstream/errors";
 
 /** What the request handler decides when the upstream's response headers arrive. */
@@ -68,7 +69,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     // Interim answers never reach here (upstream/headFilter.ts drops them); this guards the rest.
     if (statusCode < 200) return;
     const coding = headers["transfer-encoding"];
-    if (coding !== undefined && String(coding).trim().toLowerCase() !== "chunked") {
+    if (coding !== undefined && !isChunkedOnly(coding)) {
       controller.abort(new UpstreamCodingError(String(coding)));
       return;
     }

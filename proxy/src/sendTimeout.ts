@@ -15,7 +15,6 @@ export class SendWatchdog {
   constructor(
     private readonly timeoutMs: number,
     private readonly onTimeout: (socket: Socket) => void,
-    private readonly now: () => number = Date.now,
   ) {}
 
   /** Watches a client connection until it closes (the server's 'connection' event). */
@@ -37,7 +36,7 @@ export class SendWatchdog {
   }
 
   private sweep(): void {
-    const now = this.now();
+    const now = Date.now();
     for (const [socket, since] of this.sockets) {
       // Not back-pressured: the kernel took every byte so far, whatever the client does next.
       if (!socket.writableNeedDrain) {

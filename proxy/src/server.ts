@@ -374,10 +374,11 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
   const sendWatchdog = new SendWatchdog(config.sendTimeoutMs, (socket) =>
     logger.warn("send_timeout", { client: socket.remoteAddress, timeout_ms: config.sendTimeoutMs }),
   );
-  api.on("connection", (socket: Socket) => {
+  const accept = (socket: Socket): void => {
     serializer.accept(socket);
     sendWatchdog.watch(socket);
-  });
+  };
+  api.on("connection", accept);
   const metricsServer = http.createServer(metricsHandler(metrics, handler, parts));
   const redirectServer =
     config.redirect === undefined
@@ -401,10 +402,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
         );
   if (redirectServer !== undefined) {
     hardenServer(redirectServer, config, logger, "redirect");
-    redirectServer.on("connection", (socket: Socket) => {
-      serializer.accept(socket);
-      sendWatchdog.watch(socket);
-    });
+    redirectServer.on("connection", accept);
   }
 
   let port: number;
