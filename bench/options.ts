@@ -21,6 +21,8 @@ export interface BenchOptions {
   readonly streamIntervalMs: number;
   /** Streamed completions per target per round for the delay row. */
   readonly delayStreams: number;
+  /** Warm-up per target before the delay row: fast streams (1 ms apart), then streams of the measured shape. */
+  readonly streamWarmup: { readonly fast: number; readonly fastIntervalMs: number; readonly shaped: number };
   readonly abortTrials: number;
   readonly manyStreams: number;
   readonly manyEvents: number;
@@ -144,6 +146,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     streamEvents: 200,
     streamIntervalMs: 10,
     delayStreams: quick ? 1 : 2,
+    streamWarmup: { fast: quick ? 10 : 30, fastIntervalMs: 1, shaped: quick ? 1 : 3 },
     abortTrials: Math.round(positive(values.aborts, "aborts", quick ? 20 : 100)),
     manyStreams: Math.round(positive(values.streams, "streams", quick ? 200 : 1000)),
     manyEvents: quick ? 3 : 5,

@@ -88,10 +88,12 @@ async function streamRows(stack: Stack, opts: BenchOptions, pin: Pinning, data: 
   const { targets } = stack;
   // The streaming rows' upstream lives in this process: it takes the upstream's core.
   pinSelf(pin.upstream);
-  // A whole stream of the measured shape: a shorter one left the relay path to be compiled during the first measured streams.
-  log("warm-up: one stream of the measured shape and a few aborts per target");
+  // V8 compiles a Node front's relay path as it runs: after one warm-up stream its compiles (and Node's stream functions deoptimised and compiled again) went on 40-70 s into the measured streams, on the front's core.
+  const warm = opts.streamWarmup;
+  log(`warm-up: ${warm.fast} fast streams, ${warm.shaped} of the measured shape and a few aborts per target`);
   for (const target of targets) {
-    await streamDelay(target, opts.streamEvents, opts.streamIntervalMs, target.token);
+    for (let i = 0; i < warm.fast; i++) await streamDelay(target, opts.streamEvents, warm.fastIntervalMs, target.token);
+    for (let i = 0; i < warm.shaped; i++) await streamDelay(target, opts.streamEvents, opts.streamIntervalMs, target.token);
     for (let i = 0; i < 5; i++) await abortTrial(target, stack.stamped, target.token, ABORT_WAIT_MS);
   }
   for (let round = 0; round < opts.rounds; round++) {
