@@ -1,19 +1,18 @@
 /**
  * The request-rate rows' upstream, as its own process: the vLLM emulator answering at once
- * (no token delay), with its request record cleared every second so a long run stays flat.
+ * (no token delay), keeping no record of the requests (nothing reads them; kept, a front's
+ * keep-alive connections held every request of a run in the emulator's heap, and its garbage
+ * collections slowed the fronts with long-lived upstream connections more than nginx, whose
+ * upstream connections last one request).
  * Prints its URL on the first stdout line.
  */
 import { VllmEmulator } from "../test/upstream/emulator";
 
-const RESET_EVERY_MS = 1_000;
-
 async function main(): Promise<void> {
-  const emulator = new VllmEmulator({ host: "127.0.0.1", port: 0, tokenDelayMs: 0, quiet: true });
+  const emulator = new VllmEmulator({ host: "127.0.0.1", port: 0, tokenDelayMs: 0, quiet: true, retainRequests: false });
   await emulator.start();
-  const timer = setInterval(() => emulator.reset(), RESET_EVERY_MS);
   process.stdout.write(`${emulator.url}\n`);
   const stop = (): void => {
-    clearInterval(timer);
     void emulator.close().then(() => process.exit(0));
   };
   process.once("SIGTERM", stop);

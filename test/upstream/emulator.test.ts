@@ -360,3 +360,43 @@ describe("failure modes", () => {
     await expect(other.waitForRequests(2, 10)).rejects.toThrow(/timed out/);
   });
 });
+
+describe("requests not retained (the bench's request-rate upstream)", () => {
+  const runningGauge = async (emulator: VllmEmulator): Promise<number> => {
+    const text = await (await fetch(`${emulator.url}/metrics`)).text();
+    return Number(/^vllm:num_requests_running\{[^}]*\} (\d+)$/m.exec(text)?.[1]);
+  };
+
+  test("it answers and counts running generations without keeping any request or usage record", async () => {
+    const lean = new VllmEmulator({ retainRequests: false, tokenDelayMs: 100 });
+    await lean.start();
+    try {
+      const held = fetch(`${lean.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }] }),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await runningGauge(lean)).toBe(1);
+      const answer = await held;
+      expect(answer.status).toBe(200);
+      expect(((await answer.json()) as { object: string }).object).toBe("chat.completion");
+      expect(await runningGauge(lean)).toBe(0);
+      expect(lean.requests).toEqual([]);
+      expect(lean.usage).toEqual([]);
+    } finally {
+      await lean.close();
+    }
+  });
+
+  test("a reset while a generation runs does not lose it from the running gauge", async () => {
+    up.setTokenDelay(100);
+    const held = fetchJson("/v1/chat/completions", { body: chatBody() });
+    await up.waitForRequests(1);
+    up.reset();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await runningGauge(up)).toBe(1);
+    await held;
+    expect(await runningGauge(up)).toBe(0);
+  });
+});

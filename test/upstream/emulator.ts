@@ -62,6 +62,8 @@ export interface EmulatorOptions {
   completionTokens?: number;
   ready?: boolean;
   quiet?: boolean;
+  /** Keep each request and usage record for inspection (default true); off, thousands of requests a second leave no records behind. */
+  retainRequests?: boolean;
   /** `system_fingerprint`; defaults to one shaped like vLLM v0.29.0's (`vllm-0.29.0-<hash8>`), null for none. */
   fingerprint?: string | null;
 }
@@ -154,6 +156,7 @@ export class VllmEmulator {
   private readonly model: string;
   private readonly completionTokens: number;
   private readonly quiet: boolean;
+  private readonly retainRequests: boolean;
   private readonly createdAt = unixSeconds();
   private readonly server: http.Server;
   private readonly sockets = new Map<net.Socket, SocketState>();
@@ -162,6 +165,8 @@ export class VllmEmulator {
   private readonly fingerprint: string | null;
   private recorded: RecordedRequest[] = [];
   private usageRecords: UsageRecord[] = [];
+  /** Generations not yet settled, counted apart from the records, which a reset or `retainRequests: false` drops. */
+  private running = 0;
   private requestedPort: number;
   private boundPort?: number;
   private listening = false;
@@ -184,6 +189,7 @@ export class VllmEmulator {
       opts.fingerprint === undefined ? `vllm-0.29.0-${createHash("sha256").update(this.model).digest("hex").slice(0, 8)}` : opts.fingerprint;
     // Silent under jest unless asked, so test output stays readable.
     this.quiet = opts.quiet ?? process.env.JEST_WORKER_ID !== undefined;
+    this.retainRequests = opts.retainRequests ?? true;
     this.routes = this.buildRoutes();
     this.server = http.createServer((req, res) => this.onRequest(req, res));
     // Proxies keep upstream connections alive; uvicorn's 5 s default would make tests flaky.
@@ -351,8 +357,10 @@ export class VllmEmulator {
       receivedAt: performance.now(),
       completed: false,
     };
-    state?.records.add(record);
-    this.recorded.push(record);
+    if (this.retainRequests) {
+      state?.records.add(record);
+      this.recorded.push(record);
+    }
     this.notify();
     return record;
   }
@@ -390,7 +398,7 @@ export class VllmEmulator {
   }
 
   private metrics(ex: Exchange): void {
-    const running = this.usageRecords.filter((r) => r.outcome === "pending").length;
+    const running = this.running;
     const labels = `engine="0",model_name="${this.model}"`;
     const text =
       "# HELP vllm:num_requests_running Number of requests in model execution batches.\n" +
@@ -427,11 +435,13 @@ export class VllmEmulator {
       promptWritten: false,
       outcome: "pending",
     };
-    this.usageRecords.push(record);
+    this.running++;
+    if (this.retainRequests) this.usageRecords.push(record);
     return record;
   }
 
   private settle(record: UsageRecord, outcome: UsageRecord["outcome"]): void {
+    if (record.outcome === "pending") this.running--;
     record.outcome = outcome;
     this.notify();
   }
