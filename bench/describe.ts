@@ -35,7 +35,7 @@ export function method(opts: BenchOptions): string {
     "## How it was measured",
     "",
     "- Request-rate rows: autocannon 8 (programmatic API) against the vLLM emulator (`test/upstream/emulator.ts`, no token delay,",
-    "  its request record cleared every second) as a separate process; latencies from autocannon's per-response timings (sub-ms).",
+    "  keeping no request records) as a separate process; latencies from autocannon's per-response timings (sub-ms).",
     "- Streaming rows: a vLLM-shaped SSE server in the benchmark process (`bench/stamped-upstream.ts`) stamps each event with",
     "  `performance.now()` just before writing it; a raw `node:net` client in the same process decodes the chunked framing",
     "  itself and records read time − write time. A coalesced read is one socket read that completed more than one event.",
