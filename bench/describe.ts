@@ -85,7 +85,7 @@ export function nginxLogSection(errors: readonly string[]): string {
 
 export function settingsLine(opts: BenchOptions): string {
   return (
-    `${opts.rounds} rounds; ${opts.seconds} s per request-rate run (after ${opts.warmupSeconds} s warm-up per workload and target); ` +
+    `${opts.rounds} rounds; ${opts.seconds} s per request-rate run (after ${opts.warmupSeconds} s warm-up per workload, flood included, and target); ` +
     `chat on ${opts.chatConnections} connections; ${opts.delayStreams} streams of ${opts.streamEvents} events ${opts.streamIntervalMs} ms apart per target and round (after ${opts.streamWarmup.fast} streams of ${opts.streamEvents} events ${opts.streamWarmup.fastIntervalMs} ms apart and ${opts.streamWarmup.shaped} of the measured shape per target as warm-up); ` +
     `${opts.abortTrials} aborts per target; ${opts.manyStreams} slow streams; flood rows ${opts.seconds} s per phase, ` +
     `${opts.paying.rate} authenticated req/s on ${opts.paying.connections} connections, pipelining ${opts.flood.pipelineConnections}×${opts.flood.pipelineDepth}, ` +

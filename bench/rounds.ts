@@ -65,11 +65,14 @@ async function rateRows(stack: Stack, opts: BenchOptions, pin: Pinning, data: Co
   const { targets } = stack;
   const tiers = targets.find((t) => t.name === "tiers");
   pinSelf(pin.front);
-  log(`warm-up: ${opts.warmupSeconds} s of each request-rate workload per target`);
+  log(`warm-up: ${opts.warmupSeconds} s of each request-rate workload and each flood per target`);
   for (const target of targets) {
     await chatRate(target, opts.warmupSeconds, opts.chatConnections, target.token);
     await modelsLatency(target, opts.warmupSeconds, target.token);
     await chatLatency(target, opts.warmupSeconds, target.token);
+    // Without it the first round's floods met code paths (hundreds of connections opened at once, parked pipelined requests) not yet compiled.
+    await floodPhase(target, stack.flood, "pipeline", opts.flood, opts.warmupSeconds, opts.paying);
+    await floodPhase(target, stack.flood, "connections", opts.flood, opts.warmupSeconds, opts.paying);
   }
   if (tiers !== undefined) await limitsPairs(tiers, stack.keys, Math.ceil(opts.limitPairs / 10), stack.gatewayMetricsPort);
   for (let round = 0; round < opts.rounds; round++) {
