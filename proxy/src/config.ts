@@ -38,6 +38,8 @@ export const DEFAULT_UPSTREAM_MAX_WAITING = 1024;
  */
 export const DEFAULT_PIPELINE_MAX_WAITING = 1024;
 export const DEFAULT_PIPELINE_MAX_WAITING_TOTAL = 8192;
+/** Open client connections; about 12 KiB each when idle, so 8192 stay inside the default 256 MiB beside the process's ~100 MiB. */
+export const DEFAULT_MAX_CONNECTIONS = 8192;
 /** Unauthenticated requests (model list, refusals) answered per second by one process; past it 503. */
 export const DEFAULT_PUBLIC_MAX_RPS = 2_000;
 export const DEFAULT_READY_POLL_MS = 2_000;
@@ -113,6 +115,7 @@ export interface ProxyConfig {
   readonly upstreamMaxWaiting: number;
   readonly pipelineMaxWaiting: number;
   readonly pipelineMaxWaitingTotal: number;
+  readonly maxConnections: number;
   readonly publicMaxRps: number;
   readonly readyPollMs: number;
   readonly tokensPollMs: number;
@@ -387,6 +390,7 @@ export function loadConfig(env: Env = process.env): ProxyConfig {
     upstreamMaxWaiting: reader.integer("UPSTREAM_MAX_WAITING", DEFAULT_UPSTREAM_MAX_WAITING, 0, 1_000_000),
     pipelineMaxWaiting: reader.integer("PIPELINE_MAX_WAITING", DEFAULT_PIPELINE_MAX_WAITING, 0, 65_536),
     pipelineMaxWaitingTotal: reader.integer("PIPELINE_MAX_WAITING_TOTAL", DEFAULT_PIPELINE_MAX_WAITING_TOTAL, 0, 1_000_000),
+    maxConnections: reader.integer("MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
     publicMaxRps: reader.integer("PUBLIC_MAX_RPS", DEFAULT_PUBLIC_MAX_RPS, 1, 10_000_000),
     readyPollMs: reader.integer("READY_POLL_MS", DEFAULT_READY_POLL_MS, 10, hour),
     tokensPollMs: reader.integer("TOKENS_POLL_MS", DEFAULT_TOKENS_POLL_MS, 10, hour),

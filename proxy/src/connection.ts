@@ -61,20 +61,52 @@ function cheapTeardown(socket: Socket): void {
  * parked total of all connections past `maxWaitingTotal` is closed at once, dropping what it parked:
  * both bounds together keep the memory parked requests take bounded, whatever the number of connections.
  */
+export type ConnectionShed = "oldest_idle" | "all_busy";
+
+export interface ConnectionBounds {
+  /** Pipelined requests one connection may park behind its current one. */
+  readonly maxWaiting: number;
+  /** Pipelined requests all connections together may park. */
+  readonly maxWaitingTotal: number;
+  /** Open client connections; a new one past it closes the longest-idle one, or itself when none is idle. */
+  readonly maxConnections: number;
+}
+
+export interface ConnectionEvents {
+  readonly overflow: (socket: Socket) => void;
+  readonly shed: (socket: Socket, reason: ConnectionShed) => void;
+}
+
 export class ConnectionSerializer {
   private readonly states = new WeakMap<Socket, State>();
   private readonly open = new Set<Socket>();
+  /** Connections with no request in progress, longest idle first (a Set keeps insertion order). */
+  private readonly idle = new Set<Socket>();
   private parked = 0;
 
   constructor(
-    private readonly maxWaiting: number,
-    private readonly maxWaitingTotal: number,
-    private readonly onOverflow: (socket: Socket) => void,
+    private readonly bounds: ConnectionBounds,
+    private readonly events: ConnectionEvents,
   ) {}
 
-  /** Tracks a new client connection (the server's 'connection' event). */
+  /**
+   * Tracks a new client connection (the server's 'connection' event). Past `maxConnections`, the
+   * connection idle longest makes room: connections that only wait cannot keep out one that comes
+   * to ask; with every connection busy, the new one is closed.
+   */
   accept(socket: Socket): void {
     this.stateOf(socket);
+    if (this.open.size <= this.bounds.maxConnections) return;
+    const oldest = this.idle.values().next().value;
+    const victim = oldest !== undefined && oldest !== socket ? oldest : socket;
+    this.forget(victim);
+    this.events.shed(victim, victim === socket ? "all_busy" : "oldest_idle");
+    victim.destroy();
+  }
+
+  /** Open client connections, for the gauge. */
+  get connections(): number {
+    return this.open.size;
   }
 
   /**
@@ -95,14 +127,21 @@ export class ConnectionSerializer {
       state = created;
       this.states.set(socket, created);
       this.open.add(socket);
+      this.idle.add(socket);
       // A closed connection answers none of its parked requests: drop them, nothing was started.
       socket.once("close", () => {
         this.parked -= created.waiting.length;
         created.waiting.length = 0;
-        this.open.delete(socket);
+        this.forget(socket);
       });
     }
     return state;
+  }
+
+  /** No longer counted: closed, or being closed to make room. */
+  private forget(socket: Socket): void {
+    this.open.delete(socket);
+    this.idle.delete(socket);
   }
 
   /** Runs `start` now, or when the connection's current response has ended. */
@@ -119,16 +158,16 @@ export class ConnectionSerializer {
       this.begin(socket, state, res, start);
       return;
     }
-    if (state.waiting.length >= this.maxWaiting) {
+    if (state.waiting.length >= this.bounds.maxWaiting) {
       state.overflowed = true;
-      this.onOverflow(socket);
+      this.events.overflow(socket);
       stopReading(socket);
       return;
     }
-    if (this.parked >= this.maxWaitingTotal) {
+    if (this.parked >= this.bounds.maxWaitingTotal) {
       this.parked -= state.waiting.length;
       state.waiting.length = 0;
-      this.onOverflow(socket);
+      this.events.overflow(socket);
       cheapTeardown(socket);
       socket.destroy();
       return;
@@ -139,6 +178,7 @@ export class ConnectionSerializer {
 
   private begin(socket: Socket, state: State, res: ServerResponse, start: () => void): void {
     state.busy = true;
+    this.idle.delete(socket);
     let done = false;
     const next = (): void => {
       if (done) return;
@@ -153,6 +193,7 @@ export class ConnectionSerializer {
       if (following === undefined) {
         state.busy = false;
         state.idleAt = socket.bytesRead;
+        if (this.open.has(socket)) this.idle.add(socket);
         // The last answer is handed over: send it, then close.
         if (state.overflowed && !socket.destroyed) socket.end(() => socket.destroy());
         return;

@@ -141,6 +141,12 @@ export class Metrics {
     labelNames: ["key"] as const,
     registers: [this.registry],
   });
+  readonly connectionsShed = new Counter({
+    name: "vllm_auth_connections_shed_total",
+    help: "Client connections closed at MAX_CONNECTIONS: the longest-idle one to make room, or the new one when all were busy.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly unmetered = new Counter({
     name: "vllm_auth_unmetered_responses_total",
     help: "Responses whose usage could not be read (too large or not JSON), by route.",
@@ -157,6 +163,18 @@ export class Metrics {
   constructor(role: Role) {
     this.registry.setDefaultLabels({ role });
     collectDefaultMetrics({ register: this.registry, prefix: "vllm_auth_" });
+  }
+
+  /** The open client connections gauge, read from `count` at each scrape. */
+  countConnections(count: () => number): void {
+    new Gauge({
+      name: "vllm_auth_open_connections",
+      help: "Client connections open on the API and redirect listeners.",
+      registers: [this.registry],
+      collect() {
+        this.set(count());
+      },
+    });
   }
 
   /** Counts one answered request and records its duration. */

@@ -360,9 +360,18 @@ export async function startProxy(config: ProxyConfig, options: StartOptions = {}
     logger,
   };
   const handler = new RequestHandler(deps);
-  const serializer = new ConnectionSerializer(config.pipelineMaxWaiting, config.pipelineMaxWaitingTotal, (socket) =>
-    logger.warn("pipeline_overflow", { client: socket.remoteAddress, limit: config.pipelineMaxWaiting, total_limit: config.pipelineMaxWaitingTotal }),
+  const serializer = new ConnectionSerializer(
+    { maxWaiting: config.pipelineMaxWaiting, maxWaitingTotal: config.pipelineMaxWaitingTotal, maxConnections: config.maxConnections },
+    {
+      overflow: (socket) =>
+        logger.warn("pipeline_overflow", { client: socket.remoteAddress, limit: config.pipelineMaxWaiting, total_limit: config.pipelineMaxWaitingTotal }),
+      shed: (socket, reason) => {
+        metrics.connectionsShed.inc({ reason });
+        logger.warn("connection_shed", { client: socket.remoteAddress, reason, limit: config.maxConnections });
+      },
+    },
   );
+  metrics.countConnections(() => serializer.connections);
 
   // The handler answers a missing Host itself (proxy/src/framing.ts), with a JSON error like every other 400: Node's is empty.
   const api = http.createServer({ ...serverOptions(config), requireHostHeader: false }, (req, res) => serializer.run(req, res, () => handler.handle(req, res)));
