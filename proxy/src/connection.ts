@@ -45,22 +45,6 @@ function cheapTeardown(socket: Socket): void {
   });
 }
 
-/**
- * One request at a time per client connection, as nginx does: a pipelined request is answered only
- * after the one before it has been answered, so one connection never has more than one request at
- * the upstream, and a client that closes its connection leaves no request running behind it.
- *
- * Node's HTTP parser reads every pipelined request a packet holds, so the ones behind the current
- * request are parked here, not started. A pipelining client that waits for its answers is served
- * at the pace its requests are answered, so it makes the proxy parse no faster than that.
- *
- * A connection that parks more than `maxWaiting` is no longer read: its parked requests are
- * answered in order, the ones past the bound never start, and it closes after the last answer.
- * Closing it at once would let the client reconnect and make the proxy parse another packet of
- * requests for every answer; this way a connection costs the client its time. One that pushes the
- * parked total of all connections past `maxWaitingTotal` is closed at once, dropping what it parked:
- * both bounds together keep the memory parked requests take bounded, whatever the number of connections.
- */
 export type ConnectionShed = "oldest_idle" | "all_busy";
 
 export interface ConnectionBounds {
@@ -77,6 +61,22 @@ export interface ConnectionEvents {
   readonly shed: (socket: Socket, reason: ConnectionShed) => void;
 }
 
+/**
+ * One request at a time per client connection, as nginx does: a pipelined request is answered only
+ * after the one before it has been answered, so one connection never has more than one request at
+ * the upstream, and a client that closes its connection leaves no request running behind it.
+ *
+ * Node's HTTP parser reads every pipelined request a packet holds, so the ones behind the current
+ * request are parked here, not started. A pipelining client that waits for its answers is served
+ * at the pace its requests are answered, so it makes the proxy parse no faster than that.
+ *
+ * A connection that parks more than `maxWaiting` is no longer read: its parked requests are
+ * answered in order, the ones past the bound never start, and it closes after the last answer.
+ * Closing it at once would let the client reconnect and make the proxy parse another packet of
+ * requests for every answer; this way a connection costs the client its time. One that pushes the
+ * parked total of all connections past `maxWaitingTotal` is closed at once, dropping what it parked:
+ * both bounds together keep the memory parked requests take bounded, whatever the number of connections.
+ */
 export class ConnectionSerializer {
   private readonly states = new WeakMap<Socket, State>();
   private readonly open = new Set<Socket>();
