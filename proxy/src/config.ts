@@ -38,7 +38,7 @@ export const DEFAULT_UPSTREAM_MAX_WAITING = 1024;
  */
 export const DEFAULT_PIPELINE_MAX_WAITING = 1024;
 export const DEFAULT_PIPELINE_MAX_WAITING_TOTAL = 8192;
-/** Open client connections; about 12 KiB each when idle, so 8192 stay inside the default 256 MiB beside the process's ~100 MiB. */
+/** Open client connections; about 12 KiB each when idle (docs/proxy.md, "Under hostile load", sizes it against the container's memory). */
 export const DEFAULT_MAX_CONNECTIONS = 8192;
 /** Unauthenticated requests (model list, refusals) answered per second by one process; past it 503. */
 export const DEFAULT_PUBLIC_MAX_RPS = 2_000;
