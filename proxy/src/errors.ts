@@ -63,6 +63,8 @@ export const upstreamUnavailable = (cause: unknown): ProxyError =>
   new ProxyError("upstream_unavailable", 502, "The model server could not be reached or closed the connection.", "upstream_error", { cause });
 export const upstreamTimeout = (cause: unknown): ProxyError =>
   new ProxyError("upstream_timeout", 504, "The model server did not answer in time.", "upstream_error", { cause });
+export const upstreamBadResponse = (cause: unknown): ProxyError =>
+  new ProxyError("upstream_bad_response", 502, "The model server answered in a transfer coding the proxy cannot relay.", "upstream_error", { cause });
 
 /** OpenAI clients send `Accept: application/json`; curl sends `*\/*` and gets the seed's plain text. */
 export function wantsJson(accept: string | undefined): boolean {

@@ -29,10 +29,12 @@ async function hold(port: number, first?: string): Promise<Held> {
   return held;
 }
 
-async function shedCount(stack: Stack, reason: string): Promise<number> {
+async function metric(stack: Stack, name: string, labels: Record<string, string> = {}): Promise<number> {
   const res = await request(`http://127.0.0.1:${stack.proxy.metricsPort}`, { path: "/metrics" });
-  return metricValue(parseMetrics(res.body), "vllm_auth_connections_shed_total", { reason });
+  return metricValue(parseMetrics(res.body), name, labels);
 }
+
+const shedCount = (stack: Stack, reason: string): Promise<number> => metric(stack, "vllm_auth_connections_shed_total", { reason });
 
 describe("MAX_CONNECTIONS", () => {
   let stack: Stack;
@@ -44,14 +46,9 @@ describe("MAX_CONNECTIONS", () => {
     for (const held of opened.splice(0)) held.socket.destroy();
     stack.upstream.setTokenDelay(0);
     stack.upstream.reset();
-    await eventually(async () => (await openConnections(stack)) <= 1);
+    await eventually(async () => (await metric(stack, "vllm_auth_open_connections")) <= 1);
   });
   afterAll(() => stack.close());
-
-  async function openConnections(s: Stack): Promise<number> {
-    const res = await request(`http://127.0.0.1:${s.proxy.metricsPort}`, { path: "/metrics" });
-    return metricValue(parseMetrics(res.body), "vllm_auth_open_connections");
-  }
 
   test("a client with a key gets an answer while idle connections fill the limit; the longest-idle one is closed for it", async () => {
     const before = await shedCount(stack, "oldest_idle");

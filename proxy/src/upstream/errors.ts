@@ -1,5 +1,5 @@
 import { errors as undiciErrors } from "undici";
-import { ProxyError, upstreamTimeout, upstreamUnavailable } from "../errors";
+import { upstreamBadResponse, upstreamTimeout, upstreamUnavailable, type ProxyError } from "../errors";
 
 /** RFC 9112 6.1: an answer in a transfer coding besides chunked would reach the client as if the coded bytes were the body. */
 export class UpstreamCodingError extends Error {
@@ -14,10 +14,7 @@ export type UpstreamFailureKind = "refused" | "reset" | "timeout" | "other";
 /** Classifies an undici failure for metrics and picks the client's status. */
 export function classifyUpstreamError(error: unknown): { kind: UpstreamFailureKind; answer: ProxyError } {
   if (error instanceof UpstreamCodingError) {
-    return {
-      kind: "other",
-      answer: new ProxyError("upstream_bad_response", 502, "The model server answered in a transfer coding the proxy cannot relay.", "upstream_error", { cause: error }),
-    };
+    return { kind: "other", answer: upstreamBadResponse(error) };
   }
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
     return { kind: "timeout", answer: upstreamTimeout(error) };
