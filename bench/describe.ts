@@ -93,13 +93,14 @@ export function settingsLine(opts: BenchOptions): string {
   );
 }
 
-export function proxyLine(opts: BenchOptions, sourceState: string, nodeFlags: readonly string[]): string {
+export function proxyLine(opts: BenchOptions, sourceState: string, nodeFlags: readonly string[], nodeOptions: string): string {
   const bundle =
     opts.proxyBundle === undefined
       ? `proxy/dist/server.js, built by this run from proxy/src at ${sourceState}`
       : `the bundle ${opts.proxyBundle} (given with --proxy-bundle; repository at ${sourceState})`;
+  const heap = `, with \`NODE_OPTIONS=${nodeOptions}\` as the deployment sets it for the default memory`;
   const flags = [...nodeFlags, ...opts.proxyFlags];
-  if (flags.length === 0) return bundle;
+  if (flags.length === 0) return `${bundle}${heap}`;
   const extra = opts.proxyFlags.length > 0 ? ` plus --proxy-flags ${opts.proxyFlags.join(" ")}` : "";
-  return `${bundle}, run as \`node ${flags.join(" ")}\` (the image's ENTRYPOINT flags${extra})`;
+  return `${bundle}, run as \`node ${flags.join(" ")}\` (the image's ENTRYPOINT flags${extra})${heap}`;
 }

@@ -15,7 +15,7 @@ import { parseOptions, QUICK_NOTICE, USAGE, type BenchOptions } from "./options"
 import { coreCount, openFileLimit } from "./processes";
 import { checks, checksTable, computeFigures, mainTable, renderResults, TARGETS, type Machine } from "./report";
 import { emptyCollected, runRows } from "./rounds";
-import { startStack, type Pinning } from "./stack";
+import { deployedNodeOptions, startStack, type Pinning } from "./stack";
 
 const ROOT = path.resolve(__dirname, "..");
 const REEXEC_ENV = "VLLM_AUTH_BENCH_REEXEC";
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`,
     loadBefore,
     pinning: describePinning(pin),
-    proxy: proxyLine(opts, sourceState, imageFlags),
+    proxy: proxyLine(opts, sourceState, imageFlags, deployedNodeOptions()),
     settings: settingsLine(opts),
     ...(opts.quick ? { notice: QUICK_NOTICE } : {}),
   };

@@ -9,7 +9,9 @@ import { randomInt } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { proxyNodeOptions } from "../infra/k8s/nodeHeap";
 import { formatKey, keyDigest, renderKeysFile, type KeyLimits } from "../proxy/src/keys/format";
+import { DEFAULT_GATEWAY_RESOURCES, DEFAULT_PROXY_RESOURCES } from "../stacks/configSchema";
 import { FloodProcess } from "./flood";
 import { startNginx, SEED_TOKEN, type Nginx } from "./nginx";
 import { jsonLine, spawnChild, type Child } from "./processes";
@@ -118,8 +120,27 @@ interface Files {
   readonly internal: string;
 }
 
+/** The heap a role's container gets at the stack's default resources, set as the deployment sets it. */
+function deployedHeap(memory: string): Record<string, string> {
+  const option = proxyNodeOptions(memory);
+  return { [option.name]: option.value };
+}
+
+/** `NODE_OPTIONS` of the proxies, by role (the single proxy faces clients as a gateway does). */
+export const DEPLOYED_HEAP = {
+  gateway: deployedHeap(DEFAULT_GATEWAY_RESOURCES.memory),
+  sidecar: deployedHeap(DEFAULT_PROXY_RESOURCES.memory),
+} as const;
+
+/** The proxies' `NODE_OPTIONS` as the results state them: one value when both roles get the same. */
+export function deployedNodeOptions(): string {
+  const gateway = DEPLOYED_HEAP.gateway.NODE_OPTIONS ?? "";
+  const sidecar = DEPLOYED_HEAP.sidecar.NODE_OPTIONS ?? "";
+  return gateway === sidecar ? gateway : `${gateway} (gateway and single), ${sidecar} (sidecar)`;
+}
+
 function sidecarEnv(files: Files, upstreamPort: number): Record<string, string> {
-  return { ROLE: "sidecar", UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, INTERNAL_TOKEN_FILE: files.internal };
+  return { ROLE: "sidecar", UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, INTERNAL_TOKEN_FILE: files.internal, ...DEPLOYED_HEAP.sidecar };
 }
 
 function gatewayEnv(files: Files, replicaPorts: readonly number[], redisUrl: string): Record<string, string> {
@@ -131,6 +152,7 @@ function gatewayEnv(files: Files, replicaPorts: readonly number[], redisUrl: str
     MODEL_ID: MODEL,
     // As the stack sets it: a store whenever some key has limits.
     REDIS_URL: redisUrl,
+    ...DEPLOYED_HEAP.gateway,
   };
 }
 
@@ -170,7 +192,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     started.push({ stop: () => stamped.close() });
     const redis: Redis = await startRedis(options.redisBinary, pin.upstream);
     started.push(redis);
-    const single = (upstreamPort: number): Record<string, string> => ({ UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, TOKENS_FILE: files.tokens });
+    const single = (upstreamPort: number): Record<string, string> => ({ UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, TOKENS_FILE: files.tokens, ...DEPLOYED_HEAP.gateway });
     const proxyRate = await startProxy("proxy-rate", proxy, single(emulator.port), pin.front);
     started.push(proxyRate.child);
     const proxyStream = await startProxy("proxy-stream", proxy, single(stamped.port), pin.front);

@@ -157,17 +157,23 @@ export function quantity(field: "cpu" | "memory", fallback: string) {
     .default(fallback);
 }
 
-/** CPU and memory of a container, requests = limits; a missing field keeps its default. */
-export function resources(fallback: { readonly cpu: string; readonly memory: string }) {
+/**
+ * CPU and memory of a container, requests = limits; a missing field keeps its default.
+ * `memoryProblem` says why a memory quantity is too small for what runs in the container.
+ */
+export function resources(fallback: { readonly cpu: string; readonly memory: string }, memoryProblem?: (memory: string) => string | undefined) {
   const example = `{ cpu: "${fallback.cpu}", memory: "${fallback.memory}" }`;
   const shape = { cpu: quantity("cpu", fallback.cpu), memory: quantity("memory", fallback.memory) };
-  return z.preprocess(
-    json,
-    z.strictObject(shape, {
+  const checked = z
+    .strictObject(shape, {
       error: (iss) =>
         iss.code === "unrecognized_keys"
           ? `unknown field ${iss.keys.join(", ")}. Only cpu and memory are read, e.g. ${example}.`
           : shapeProblem("an object with cpu and memory", example, iss.input),
-    }),
-  );
+    })
+    .superRefine((value, ctx) => {
+      const problem = memoryProblem?.(value.memory);
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+    });
+  return z.preprocess(json, checked);
 }

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { EXAMPLE_ADMIN_ARN, adminArnsProblems } from "../infra/aws/arns";
+import { proxyMemoryProblem } from "../infra/k8s/nodeHeap";
 import { KEY_NAME_PATTERN } from "../proxy/src/keys/format";
 import { KeyMeta, boolean, fields, integer, json, keyMeta, list, matching, object, oneOf, resources, stringList, text } from "./configFields";
 
@@ -335,8 +336,8 @@ export const CONFIG_SHAPE = {
     description: "Gateway pods behind the load balancer; they check keys and balance requests over the replicas.",
     example: "3",
   }),
-  gatewayResources: resources(DEFAULT_GATEWAY_RESOURCES).default({ ...DEFAULT_GATEWAY_RESOURCES }).register(keyMeta, {
-    description: "CPU and memory of each gateway pod, requests = limits.",
+  gatewayResources: resources(DEFAULT_GATEWAY_RESOURCES, proxyMemoryProblem).default({ ...DEFAULT_GATEWAY_RESOURCES }).register(keyMeta, {
+    description: "CPU and memory of each gateway pod, requests = limits. Memory at least 128Mi; half of it is V8's old space (NODE_OPTIONS).",
     example: '{ cpu: "1", memory: "512Mi" }',
   }),
   coldStartTimeoutSeconds: integer({ min: 30, max: 3600, example: 600 }).default(600).register(keyMeta, {
@@ -416,8 +417,8 @@ export const CONFIG_SHAPE = {
     description: "CPU and memory of the vLLM container, requests = limits (sized for a 4 vCPU / 16 GiB g6.xlarge).",
     example: '{ cpu: "6", memory: "24Gi" }',
   }),
-  proxyResources: resources(DEFAULT_PROXY_RESOURCES).default({ ...DEFAULT_PROXY_RESOURCES }).register(keyMeta, {
-    description: "CPU and memory of the auth proxy sidecar next to vLLM, requests = limits.",
+  proxyResources: resources(DEFAULT_PROXY_RESOURCES, proxyMemoryProblem).default({ ...DEFAULT_PROXY_RESOURCES }).register(keyMeta, {
+    description: "CPU and memory of the auth proxy sidecar next to vLLM, requests = limits. Memory at least 128Mi; half of it is V8's old space (NODE_OPTIONS).",
     example: '{ cpu: "500m", memory: "512Mi" }',
   }),
   modelCacheGiB: integer({ min: 1, max: 4096, example: 40 }).default(40).register(keyMeta, {

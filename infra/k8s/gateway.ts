@@ -20,6 +20,7 @@ import {
   secretVolume,
 } from "./proxy";
 import { ResourceSpec } from "./vllmPod";
+import { proxyNodeOptions } from "./nodeHeap";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -122,7 +123,7 @@ export function gatewayPodSpec(o: GatewayPodOptions): PodSpec {
         image: o.image,
         imagePullPolicy: "IfNotPresent",
         ports: proxyPorts(o.redirectTo !== undefined),
-        env: gatewayEnv(o),
+        env: [...gatewayEnv(o), proxyNodeOptions(o.resources.memory)],
         resources: {
           requests: { cpu: o.resources.cpu, memory: o.resources.memory },
           limits: { cpu: o.resources.cpu, memory: o.resources.memory },

@@ -13,6 +13,7 @@ import {
   proxySecurityContext,
   secretVolume,
 } from "./proxy";
+import { proxyNodeOptions } from "./nodeHeap";
 
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 type Probe = k8s.types.input.core.v1.Probe;
@@ -210,7 +211,7 @@ function sidecarContainer(o: VllmPodOptions): Container {
     image: o.proxyImage,
     imagePullPolicy: "IfNotPresent",
     ports: proxyPorts(false),
-    env: sidecarEnv(),
+    env: [...sidecarEnv(), proxyNodeOptions(o.proxyResources.memory)],
     resources: {
       requests: { cpu: o.proxyResources.cpu, memory: o.proxyResources.memory },
       limits: { cpu: o.proxyResources.cpu, memory: o.proxyResources.memory },

@@ -266,6 +266,8 @@ describe("config errors name the key and say what to write instead", () => {
     ["bad namespace", { namespace: "LLM_Serving" }, /^vllm-auth:namespace: "LLM_Serving" is not a valid namespace name\. Write lowercase letters, digits and dashes/],
     ["boolean typo", { createNamespace: "yes" }, /^vllm-auth:createNamespace: "yes" is not a boolean\. Write true or false\.$/],
     ["quantity typo", { vllmResources: { cpu: "3 cores", memory: "12GB" } }, /^vllm-auth:vllmResources: cpu "3 cores" is not a Kubernetes quantity\. Write e\.g\. "500m" or "2"\.$/],
+    ["proxy memory too small", { proxyResources: { cpu: "250m", memory: "100Mi" } }, /^vllm-auth:proxyResources: memory "100Mi" is below the proxy's 128Mi \(it idles at about 60 MiB\)\. Write e\.g\. "256Mi"\.$/],
+    ["gateway memory too small", { gatewayResources: { memory: "64M" } }, /^vllm-auth:gatewayResources: memory "64M" is below the proxy's 128Mi/],
     ["resources unknown field", { proxyResources: { cpu: "1", gpu: "1" } }, /^vllm-auth:proxyResources: unknown field gpu\. Only cpu and memory are read/],
     ["toleration without key", { tolerations: [{ operator: "Exists" }] }, /^vllm-auth:tolerations: entry 1 needs a key/],
     ["toleration bad effect", { tolerations: [{ key: "a", effect: "NoScheduled" }] }, /^vllm-auth:tolerations: entry 1 has effect "NoScheduled"\. Write one of: NoSchedule, PreferNoSchedule, NoExecute/],

@@ -124,6 +124,13 @@ describe("scheduling and sizing settings", () => {
     ]);
     expect(container(deploymentOf(run), "proxy").resources!.limits).toEqual({ cpu: "500m", memory: "512Mi" });
   });
+
+  test("each proxy's V8 old space is half its container's memory: 256 MiB for the 512Mi sidecar, 128 MiB for the default gateway", () => {
+    const nodeOptions = (c: ReturnType<typeof container>) => c.env!.filter((e) => e.name === "NODE_OPTIONS").map((e) => e.value);
+    expect(nodeOptions(container(deploymentOf(run), "proxy"))).toEqual(["--max-old-space-size=256"]);
+    expect(nodeOptions(container(deploymentOf(run, "vllm-gateway"), "gateway"))).toEqual(["--max-old-space-size=128"]);
+    expect(nodeOptions(container(deploymentOf(run), "vllm"))).toEqual([]);
+  });
 });
 
 describe("proxy image built from proxy/ and pushed to proxyRegistry, cluster from kubeconfig and context", () => {

@@ -119,6 +119,7 @@ describe("the gateway tier with named keys, one of them limited, and TLS", () =>
       { name: "REDIRECT_PORT", value: "8081" },
       { name: "REDIRECT_TO", value: "https://llm.example.com" },
       { name: "FORWARDED_PROTO", value: "https" },
+      { name: "NODE_OPTIONS", value: "--max-old-space-size=256" },
     ]);
     expect(gateway.ports!.map((p) => [p.name, p.containerPort])).toEqual([
       ["http", 8080],
@@ -156,7 +157,7 @@ describe("the gateway tier with named keys, one of them limited, and TLS", () =>
   test("the sidecar keeps its role: no client keys, no redirect listener, no limits store, even with TLS and limits", () => {
     const sidecar = container(deploymentOf(run), "proxy");
     const names = sidecar.env!.map((e) => e.name);
-    expect(names).toEqual(["ROLE", "UPSTREAM_URL", "INTERNAL_TOKEN_FILE", "PORT", "METRICS_PORT", "SHUTDOWN_GRACE_MS"]);
+    expect(names).toEqual(["ROLE", "UPSTREAM_URL", "INTERNAL_TOKEN_FILE", "PORT", "METRICS_PORT", "SHUTDOWN_GRACE_MS", "NODE_OPTIONS"]);
     expect(sidecar.env![0]).toEqual({ name: "ROLE", value: "sidecar" });
     expect(sidecar.ports!.map((p) => p.name)).toEqual(["http", "metrics"]);
   });

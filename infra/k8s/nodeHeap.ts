@@ -1,0 +1,64 @@
+/**
+ * The V8 heap a proxy container runs with, from its memory limit. Node sizes its old space from the
+ * container's limit (`uv_get_constrained_memory`, nodejs/node src/api/environment.cc) but not below
+ * V8's own minimum: in a 256 MiB memory cgroup Node 20 reports a 256 MiB old space
+ * (`v8.getHeapStatistics()`), the whole container, so V8 may fill it before it must collect and the
+ * kernel's OOM killer acts first. An explicit old space, set the same way by the deployment and the
+ * benchmark (`bench/stack.ts`), makes the heap the one measured, whatever Node's derivation.
+ */
+
+const MIB = 1024 * 1024;
+/** The memory quantities Kubernetes accepts without an exponent (k8s.io/apimachinery resource.Quantity). */
+const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$/;
+const SUFFIX: Readonly<Record<string, number>> = {
+  "": 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** Half the memory limit for V8's old space: the rest holds code, the young generation and buffers (request bodies, sockets). */
+const OLD_SPACE_SHARE = 0.5;
+/** The least memory a proxy container gets: the proxy alone idles at about 60 MiB RSS. */
+export const PROXY_MIN_MEMORY_MIB = 128;
+
+/** Bytes of a Kubernetes memory quantity such as "256Mi", "1Gi", "512M" or "268435456". */
+export function memoryBytes(quantity: string): number {
+  const match = QUANTITY.exec(quantity.trim());
+  if (match === null) throw new Error(`memory "${quantity}" is not a Kubernetes quantity. Write e.g. "256Mi" or "1Gi".`);
+  return Number(match[1]) * (SUFFIX[match[2] ?? ""] ?? 1);
+}
+
+/** Why a proxy container's memory is too small to run in, or undefined when it is enough (or not a quantity: said elsewhere). */
+export function proxyMemoryProblem(quantity: string): string | undefined {
+  if (!QUANTITY.test(quantity.trim())) return undefined;
+  const mib = memoryBytes(quantity) / MIB;
+  if (mib >= PROXY_MIN_MEMORY_MIB) return undefined;
+  return `memory "${quantity}" is below the proxy's ${PROXY_MIN_MEMORY_MIB}Mi (it idles at about 60 MiB). Write e.g. "256Mi".`;
+}
+
+/** V8's old space, in MiB, for a proxy container with this memory limit. */
+export function oldSpaceMiB(memory: string): number {
+  const bytes = memoryBytes(memory);
+  const problem = proxyMemoryProblem(memory);
+  if (problem !== undefined) throw new Error(problem);
+  return Math.floor((bytes / MIB) * OLD_SPACE_SHARE);
+}
+
+/**
+ * `NODE_OPTIONS` for a proxy container: `--max-old-space-size` is one of the V8 options Node accepts
+ * there (nodejs.org/api/cli.html#node_optionsoptions). The image's ENTRYPOINT flags still apply.
+ */
+export function proxyNodeOptions(memory: string): { readonly name: "NODE_OPTIONS"; readonly value: string } {
+  return { name: "NODE_OPTIONS", value: `--max-old-space-size=${oldSpaceMiB(memory)}` };
+}
