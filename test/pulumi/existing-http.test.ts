@@ -188,6 +188,7 @@ describe("existing target, plain HTTP, default settings", () => {
       { name: "PORT", value: "8080" },
       { name: "METRICS_PORT", value: "9090" },
       { name: "SHUTDOWN_GRACE_MS", value: "240000" },
+      { name: "NODE_OPTIONS", value: "--max-old-space-size=128" },
     ]);
     // A directory mount without subPath: the kubelet's atomic ..data swap reaches the proxy.
     expect(proxy.volumeMounts).toEqual([{ name: "internal-token", mountPath: "/etc/vllm-auth/internal", readOnly: true }]);
