@@ -121,9 +121,8 @@ interface Files {
 }
 
 /** The heap a role's container gets at the stack's default resources, set as the deployment sets it. */
-function deployedHeap(memory: string): Record<string, string> {
-  const option = proxyNodeOptions(memory);
-  return { [option.name]: option.value };
+function deployedHeap(memory: string): { readonly NODE_OPTIONS: string } {
+  return { NODE_OPTIONS: proxyNodeOptions(memory).value };
 }
 
 /** `NODE_OPTIONS` of the proxies, by role (the single proxy faces clients as a gateway does). */
@@ -134,8 +133,8 @@ export const DEPLOYED_HEAP = {
 
 /** The proxies' `NODE_OPTIONS` as the results state them: one value when both roles get the same. */
 export function deployedNodeOptions(): string {
-  const gateway = DEPLOYED_HEAP.gateway.NODE_OPTIONS ?? "";
-  const sidecar = DEPLOYED_HEAP.sidecar.NODE_OPTIONS ?? "";
+  const gateway = DEPLOYED_HEAP.gateway.NODE_OPTIONS;
+  const sidecar = DEPLOYED_HEAP.sidecar.NODE_OPTIONS;
   return gateway === sidecar ? gateway : `${gateway} (gateway and single), ${sidecar} (sidecar)`;
 }
 

@@ -4,6 +4,7 @@
  * Every message says what was found and what to write instead; none of them echoes a secret.
  */
 import { z } from "zod";
+import { QUANTITY } from "../infra/k8s/quantity";
 
 /** What the docs and Pulumi.yaml say about one key, beside what the zod schema itself tells. */
 export interface KeyMeta {
@@ -141,8 +142,6 @@ export function fields<T extends z.core.$ZodLooseShape>(shape: T, description: s
         : shapeProblem(description, example, iss.input),
   });
 }
-
-const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$/;
 
 /** A Kubernetes quantity; a YAML number such as `cpu: 6` is read as "6". */
 export function quantity(field: "cpu" | "memory", fallback: string) {

@@ -6,38 +6,14 @@
  * kernel's OOM killer acts first. An explicit old space, set the same way by the deployment and the
  * benchmark (`bench/stack.ts`), makes the heap the one measured, whatever Node's derivation.
  */
+import { memoryBytes, QUANTITY } from "./quantity";
 
 const MIB = 1024 * 1024;
-/** The memory quantities Kubernetes accepts without an exponent (k8s.io/apimachinery resource.Quantity). */
-const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$/;
-const SUFFIX: Readonly<Record<string, number>> = {
-  "": 1,
-  m: 1e-3,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
 
 /** Half the memory limit for V8's old space: the rest holds code, the young generation and buffers (request bodies, sockets). */
 const OLD_SPACE_SHARE = 0.5;
 /** The least memory a proxy container gets: the proxy alone idles at about 60 MiB RSS. */
 export const PROXY_MIN_MEMORY_MIB = 128;
-
-/** Bytes of a Kubernetes memory quantity such as "256Mi", "1Gi", "512M" or "268435456". */
-export function memoryBytes(quantity: string): number {
-  const match = QUANTITY.exec(quantity.trim());
-  if (match === null) throw new Error(`memory "${quantity}" is not a Kubernetes quantity. Write e.g. "256Mi" or "1Gi".`);
-  return Number(match[1]) * (SUFFIX[match[2] ?? ""] ?? 1);
-}
 
 /** Why a proxy container's memory is too small to run in, or undefined when it is enough (or not a quantity: said elsewhere). */
 export function proxyMemoryProblem(quantity: string): string | undefined {

@@ -1,6 +1,7 @@
 /** The V8 heap each proxy container gets from its memory limit, and that Node takes it from NODE_OPTIONS. */
 import { execFileSync } from "node:child_process";
-import { memoryBytes, oldSpaceMiB, proxyMemoryProblem, proxyNodeOptions } from "../../infra/k8s/nodeHeap";
+import { oldSpaceMiB, proxyMemoryProblem, proxyNodeOptions } from "../../infra/k8s/nodeHeap";
+import { memoryBytes } from "../../infra/k8s/quantity";
 
 test("memory quantities are read as Kubernetes reads them, binary and decimal suffixes alike", () => {
   expect(memoryBytes("256Mi")).toBe(256 * 2 ** 20);
