@@ -13,22 +13,25 @@ const MIB = 1024 * 1024;
 /** Half the memory limit for V8's old space: the rest holds code, the young generation and buffers (request bodies, sockets). */
 const OLD_SPACE_SHARE = 0.5;
 /** The least memory a proxy container gets: the proxy alone idles at about 60 MiB RSS. */
-export const PROXY_MIN_MEMORY_MIB = 128;
+const PROXY_MIN_MEMORY_MIB = 128;
 
-/** Why a proxy container's memory is too small to run in, or undefined when it is enough (or not a quantity: said elsewhere). */
-export function proxyMemoryProblem(quantity: string): string | undefined {
-  if (!QUANTITY.test(quantity.trim())) return undefined;
-  const mib = memoryBytes(quantity) / MIB;
+/** Why `mib` of memory is too small for a proxy container, or undefined when it is enough. */
+function tooSmall(quantity: string, mib: number): string | undefined {
   if (mib >= PROXY_MIN_MEMORY_MIB) return undefined;
   return `memory "${quantity}" is below the proxy's ${PROXY_MIN_MEMORY_MIB}Mi (it idles at about 60 MiB). Write e.g. "256Mi".`;
 }
 
+/** Why a proxy container's memory is too small to run in, or undefined when it is enough (or not a quantity: said elsewhere). */
+export function proxyMemoryProblem(quantity: string): string | undefined {
+  return QUANTITY.test(quantity.trim()) ? tooSmall(quantity, memoryBytes(quantity) / MIB) : undefined;
+}
+
 /** V8's old space, in MiB, for a proxy container with this memory limit. */
 export function oldSpaceMiB(memory: string): number {
-  const bytes = memoryBytes(memory);
-  const problem = proxyMemoryProblem(memory);
+  const mib = memoryBytes(memory) / MIB;
+  const problem = tooSmall(memory, mib);
   if (problem !== undefined) throw new Error(problem);
-  return Math.floor((bytes / MIB) * OLD_SPACE_SHARE);
+  return Math.floor(mib * OLD_SPACE_SHARE);
 }
 
 /**

@@ -398,12 +398,11 @@ export class VllmEmulator {
   }
 
   private metrics(ex: Exchange): void {
-    const running = this.running;
     const labels = `engine="0",model_name="${this.model}"`;
     const text =
       "# HELP vllm:num_requests_running Number of requests in model execution batches.\n" +
       "# TYPE vllm:num_requests_running gauge\n" +
-      `vllm:num_requests_running{${labels}} ${running}\n` +
+      `vllm:num_requests_running{${labels}} ${this.running}\n` +
       "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n" +
       "# TYPE vllm:num_requests_waiting gauge\n" +
       `vllm:num_requests_waiting{${labels}} 0\n`;
